@@ -1,0 +1,85 @@
+"""Call/Reply values and policy composition: the one calling convention inside. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+Metadata = tuple[tuple[str, str | bytes], ...]  # lower-case keys; "-bin" keys carry bytes
+
+
+class Kind(Enum):
+    """The four gRPC call shapes: whether requests and replies are streams."""
+
+    UNARY = "unary_unary"
+    SERVER_STREAM = "unary_stream"
+    CLIENT_STREAM = "stream_unary"
+    BIDI_STREAM = "stream_stream"
+
+    @property
+    def streams_requests(self) -> bool:
+        return self in (Kind.CLIENT_STREAM, Kind.BIDI_STREAM)
+
+    @property
+    def streams_replies(self) -> bool:
+        return self in (Kind.SERVER_STREAM, Kind.BIDI_STREAM)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, as authentication established it."""
+
+    subject: str
+    roles: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    via: str = "jwt"  # "jwt" | "api_key"
+    claims: Metadata = ()  # configured claim -> metadata mappings, already validated
+
+
+Payload = bytes | AsyncIterator[bytes]  # bytes for unary requests/replies, else a stream
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    method: str  # "/pkg.Service/Method"
+    payload: Payload  # serialized request message(s)
+    kind: Kind = Kind.UNARY
+    metadata: Metadata = ()
+    peer: str = ""  # client address as the edge saw it (ip, without port)
+    deadline: float | None = None  # time.monotonic() instant; None = not yet decided
+    idempotent: bool = False
+    principal: Principal | None = None  # set by authentication
+    request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    payload: Payload  # serialized reply message(s)
+    metadata: Metadata = ()  # the backend's initial metadata
+    trailers: Metadata = ()  # the backend's trailing metadata (unary; streams carry their own)
+    backend: str = ""  # which backend answered
+    attempts: int = 1
+
+
+Handler = Callable[[Call], Awaitable[Reply]]
+
+
+class Policy(Protocol):
+    async def __call__(self, call: Call, call_next: Handler) -> Reply: ...
+
+
+def chain(policies: Sequence[Policy], terminal: Handler) -> Handler:
+    """Compose so that policies[0] runs first and `terminal` runs last."""
+    handler = terminal
+    for policy in reversed(policies):
+        handler = _bind(policy, handler)
+    return handler
+
+
+def _bind(policy: Policy, call_next: Handler) -> Handler:
+    async def handler(call: Call) -> Reply:
+        return await policy(call, call_next)
+
+    return handler

@@ -1,0 +1,155 @@
+"""Every failure a client can see: its google.rpc.Code and its HTTP status. Stdlib only.
+
+    GatewayError                  (code, message, details; rendered once per edge)
+      InvalidArgument             400  bad JSON, wrong type, bad path/query value, bad timeout
+      NotFound                    404  no route for the path
+      MethodNotAllowed            405  the path exists, the HTTP method does not
+      PayloadTooLarge             413  body over the configured maximum
+      UnsupportedMediaType        415  body content type the route cannot read
+      Unauthenticated             401  missing or invalid credential
+      PermissionDenied            403  valid credential, missing role or scope
+      RateLimited                 429  over the limit (carries retry_after_s)
+      DeadlineExceeded            504  the call's deadline passed
+      Unavailable                 503  no healthy instance, breaker open
+      UpstreamError               the backend's own status, passed through unchanged
+    ConfigError                   bad configuration at start or reload; never reaches a client
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import IntEnum
+from types import MappingProxyType
+from typing import Final
+
+
+class Code(IntEnum):
+    """google.rpc.Code; the same numbers as grpc.StatusCode."""
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
+# google/rpc/code.proto's own HTTP mapping, which grpc-gateway and Envoy follow.
+HTTP_STATUS: Final = MappingProxyType({
+    Code.OK: 200,
+    Code.CANCELLED: 499,
+    Code.UNKNOWN: 500,
+    Code.INVALID_ARGUMENT: 400,
+    Code.DEADLINE_EXCEEDED: 504,
+    Code.NOT_FOUND: 404,
+    Code.ALREADY_EXISTS: 409,
+    Code.PERMISSION_DENIED: 403,
+    Code.RESOURCE_EXHAUSTED: 429,
+    Code.FAILED_PRECONDITION: 400,  # deliberately not 412, as code.proto and grpc-gateway
+    Code.ABORTED: 409,
+    Code.OUT_OF_RANGE: 400,
+    Code.UNIMPLEMENTED: 501,
+    Code.INTERNAL: 500,
+    Code.UNAVAILABLE: 503,
+    Code.DATA_LOSS: 500,
+    Code.UNAUTHENTICATED: 401,
+})
+
+
+class GatewayError(Exception):
+    """A failure with a gRPC code; `details` are serialized google.protobuf.Any messages."""
+
+    code: Code = Code.INTERNAL
+    status_override: int | None = None  # an HTTP status that differs from HTTP_STATUS[code]
+
+    def __init__(self, message: str, details: Sequence[bytes] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = tuple(details)
+
+    @property
+    def http_status(self) -> int:
+        return self.status_override or HTTP_STATUS[self.code]
+
+
+class InvalidArgument(GatewayError):
+    code = Code.INVALID_ARGUMENT
+
+
+class NotFound(GatewayError):
+    code = Code.NOT_FOUND
+
+
+class MethodNotAllowed(GatewayError):
+    """The path matched a route, the HTTP method did not (405, with Allow)."""
+
+    code = Code.UNIMPLEMENTED
+    status_override = 405
+
+    def __init__(self, message: str, allowed: Sequence[str]) -> None:
+        super().__init__(message)
+        self.allowed = tuple(allowed)
+
+
+class PayloadTooLarge(GatewayError):
+    code = Code.RESOURCE_EXHAUSTED
+    status_override = 413
+
+
+class UnsupportedMediaType(GatewayError):
+    code = Code.INVALID_ARGUMENT
+    status_override = 415
+
+
+class Unauthenticated(GatewayError):
+    code = Code.UNAUTHENTICATED
+
+
+class PermissionDenied(GatewayError):
+    code = Code.PERMISSION_DENIED
+
+
+class RateLimited(GatewayError):
+    code = Code.RESOURCE_EXHAUSTED
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class DeadlineExceeded(GatewayError):
+    code = Code.DEADLINE_EXCEEDED
+
+
+class Unavailable(GatewayError):
+    code = Code.UNAVAILABLE
+
+
+class UpstreamError(GatewayError):
+    """A backend answered with a non-OK status; its code, message and details pass through."""
+
+    def __init__(
+        self,
+        message: str,
+        code: Code,
+        details: Sequence[bytes] = (),
+        trailers: tuple[tuple[str, str | bytes], ...] = (),
+    ) -> None:
+        super().__init__(message, details)
+        self.code = code
+        self.trailers = trailers
+
+
+class ConfigError(Exception):
+    """Bad configuration, found at start or reload. Never reaches a client."""
