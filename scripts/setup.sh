@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Set up everything on a fresh machine with Python 3.11, pip and apt: the venv with the pinned
+# dependencies, and (with --test) the tools the test suite runs: buf (npm) and redis-server (apt).
+# Idempotent: a second run only checks. Uses apt-get, so it needs root (or sudo) the first time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test_tools=0
+[[ "${1:-}" == "--test" ]] && want_test_tools=1
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+apt_updated=0
+apt_install() {
+  if [[ $apt_updated -eq 0 ]]; then as_root apt-get update -qq; apt_updated=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# The venv module is a separate Debian package on some images.
+if ! "$PYTHON" -c "import ensurepip, venv" 2>/dev/null; then apt_install python3-venv; fi
+
+stamp=.venv/.installed
+extras=""
+[[ $want_test_tools -eq 1 ]] && extras="[test]"
+if [[ ! -x .venv/bin/python ]]; then "$PYTHON" -m venv .venv; fi
+if [[ ! -f $stamp || pyproject.toml -nt $stamp || requirements.lock -nt $stamp \
+      || ( -n $extras && ! -x .venv/bin/pytest ) ]]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -c requirements.lock -e ".$extras"
+  touch "$stamp"
+fi
+
+if [[ $want_test_tools -eq 1 ]]; then
+  if ! command -v redis-server >/dev/null; then apt_install redis-server; fi
+  if [[ ! -x node_modules/.bin/buf ]]; then
+    command -v npm >/dev/null || apt_install npm
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+fi
