@@ -11,6 +11,7 @@
       RateLimited                 429  over the limit (carries retry_after_s)
       DeadlineExceeded            504  the call's deadline passed
       Unavailable                 503  no healthy instance, breaker open
+      Unimplemented               501  no backend serves the service
       UpstreamError               the backend's own status, passed through unchanged
     ConfigError                   bad configuration at start or reload; never reaches a client
 """
@@ -134,6 +135,10 @@ class DeadlineExceeded(GatewayError):
 
 class Unavailable(GatewayError):
     code = Code.UNAVAILABLE
+
+
+class Unimplemented(GatewayError):
+    code = Code.UNIMPLEMENTED
 
 
 class UpstreamError(GatewayError):

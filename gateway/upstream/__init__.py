@@ -1,0 +1,1 @@
+"""Upstream: backend pools, channels and the terminal handler that makes the gRPC call."""
