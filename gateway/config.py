@@ -52,8 +52,9 @@ class Backend(_Model):
 
     services: tuple[str, ...] = Field(min_length=1)  # full names or fnmatch patterns
     addresses: tuple[str, ...] = Field(min_length=1)  # host:port
-    timeout_s: float = Field(default=15.0, gt=0)  # per-call default deadline (Envoy's 15 s)
-    max_timeout_s: float = Field(default=60.0, gt=0)  # cap on what a client may ask for
+    # Deadline of each call when the client sets none, and the cap on what a client may ask for
+    # (Envoy's route default is 15 s).
+    timeout_s: float = Field(default=15.0, gt=0)
 
     @field_validator("addresses")
     @classmethod

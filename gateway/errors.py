@@ -156,5 +156,15 @@ class UpstreamError(GatewayError):
         self.trailers = trailers
 
 
+class HttpError(GatewayError):
+    """An HTTP-level refusal from the web framework itself (e.g. a CORS preflight), re-shaped."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status_override = status
+        self.code = next((c for c, s in HTTP_STATUS.items() if s == status),
+                         Code.INVALID_ARGUMENT if status < 500 else Code.INTERNAL)
+
+
 class ConfigError(Exception):
     """Bad configuration, found at start or reload. Never reaches a client."""

@@ -1,0 +1,51 @@
+"""Command line: `python -m gateway serve --config gateway.yaml` and `python -m gateway demo`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import uvloop
+
+from gateway import app
+from gateway.config import GatewayConfig, load_file
+from gateway.demo import run_demo
+from gateway.errors import ConfigError
+
+log = logging.getLogger("gateway")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the config's descriptors against its backends")
+    serve.add_argument("--config", type=Path, required=True, help="the gateway YAML file")
+    demo = commands.add_parser("demo", help="start the demo backends and a gateway in front of them")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--rest-port", type=int, default=8080)
+    demo.add_argument("--grpc-port", type=int, default=9090)
+    options = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        if options.command == "serve":
+            config = load_file(options.config)
+            return uvloop.run(_serve(config))
+        return uvloop.run(run_demo(options.host, options.rest_port, options.grpc_port))
+    except ConfigError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _serve(config: GatewayConfig) -> int:
+    running = await app.start(config)
+    log.info("REST on %s:%s, gRPC on %s:%s", config.listen.rest and config.listen.rest.host,
+             running.rest_port, config.listen.grpc and config.listen.grpc.host, running.grpc_port)
+    await app.wait_for_signal()
+    await running.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

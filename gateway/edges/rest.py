@@ -1,0 +1,212 @@
+"""RestEdge: the aiohttp app. Match, transcode, run the pipeline, render; errors rendered here only.
+
+Routing is the gateway's own (gateway.transcode.routes) on one catch-all aiohttp resource, so
+aiohttp's router does no per-route work; CORS comes from aiohttp-cors on that resource.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+import aiohttp_cors
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Handler as AioHandler
+
+from gateway.call import Call, Handler, Kind, Reply
+from gateway.config import Cors, Transcoding
+from gateway.edges.headers import headers_from_metadata, metadata_from_headers
+from gateway.errors import GatewayError, HttpError, MethodNotAllowed, PayloadTooLarge
+from gateway.policies.deadline import parse_grpc_timeout, parse_x_timeout
+from gateway.policies.request_id import request_id_from
+from gateway.transcode.request import RequestDecoder, parse_query
+from gateway.transcode.response import ReplyEncoder, render_status_details
+from gateway.transcode.route import Route
+from gateway.transcode.routes import RouteTable
+from gateway.transcode.schema import Schema
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+SSE = "text/event-stream"
+STANDARD_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Endpoint:
+    """Everything the edge needs for one route, compiled at load."""
+
+    route: Route
+    decoder: RequestDecoder
+    encoder: ReplyEncoder
+    success_status: int  # 200 unless configured (201 for a create, 204 for a delete)
+
+
+class RestEdge:
+    def __init__(self, schema: Schema, table: RouteTable, endpoints: Mapping[Route, Endpoint],
+                 pipeline: Handler, transcoding: Transcoding) -> None:
+        self._schema = schema
+        self._table = table
+        self._endpoints = endpoints
+        self._pipeline = pipeline
+        self._forward = frozenset(transcoding.forward_headers)
+        self._forward_authorization = transcoding.forward_authorization
+        self._max_body = transcoding.max_body_bytes
+
+    def application(self, cors: Cors) -> web.Application:
+        app = web.Application(client_max_size=self._max_body, middlewares=[self._render_http_errors])
+        methods = sorted({*STANDARD_METHODS, *(r.http_method for r in self._table.routes)})
+        api = app.router.add_resource("/{path:.*}", name="api")
+        routes = [api.add_route(method, self.handle) for method in methods]
+        # Any other method reaches handle() too, to get a JSON 405 rather than aiohttp's text one.
+        app.router.add_resource("/{path:.*}", name="api-other").add_route("*", self.handle)
+        if cors.allow_origins:
+            options = aiohttp_cors.ResourceOptions(
+                allow_credentials=cors.allow_credentials,
+                expose_headers=cors.expose_headers,
+                allow_headers=cors.allow_headers,
+                allow_methods=methods,
+                max_age=cors.max_age_s,
+            )
+            setup = aiohttp_cors.setup(app, defaults={o: options for o in cors.allow_origins})
+            for route in routes:
+                setup.add(route)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.monotonic()
+        request_id = ""
+        try:
+            raw_path, _, raw_query = request.raw_path.partition("?")
+            route, bindings = self._table.match(request.method, raw_path)
+            endpoint = self._endpoints[route]
+            metadata = metadata_from_headers(
+                request.headers.items(), self._forward, self._forward_authorization
+            )
+            request_id = request_id_from(
+                tuple((k, v) for k, v in request.headers.items() if k.lower() == "x-request-id")
+            )
+            deadline = _client_deadline(request, started)
+            body = await self._read_body(request) if route.body is not None else b""
+            payload = endpoint.decoder.decode(
+                bindings, parse_query(raw_query), body, request.headers.get("Content-Type", "")
+            )
+            call = Call(
+                method=route.method,
+                payload=payload,
+                kind=Kind.SERVER_STREAM if route.server_streaming else Kind.UNARY,
+                metadata=metadata,
+                peer=request.remote or "",
+                deadline=deadline,
+                idempotent=route.idempotent,
+                request_id=request_id,
+            )
+            reply = await self._pipeline(call)
+            if route.server_streaming:
+                return await self._stream(request, endpoint, reply, request_id)
+            return self._unary(endpoint, reply, request_id)
+        except GatewayError as exc:
+            return self.error_response(exc, request_id or request_id_from(()))
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        if request.content_length is not None and request.content_length > self._max_body:
+            raise PayloadTooLarge(
+                f"request body of {request.content_length} bytes exceeds the "
+                f"{self._max_body}-byte limit"
+            )
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise PayloadTooLarge(f"request body exceeds the {self._max_body}-byte limit") from None
+
+    def _unary(self, endpoint: Endpoint, reply: Reply, request_id: str) -> web.Response:
+        assert isinstance(reply.payload, bytes)
+        headers = _reply_headers(reply, request_id)
+        if endpoint.success_status == 204:
+            return web.Response(status=204, headers=headers)
+        content_type, body = endpoint.encoder.encode(reply.payload)
+        headers.append(("Content-Type", content_type))
+        return web.Response(status=endpoint.success_status, body=body, headers=headers)
+
+    async def _stream(self, request: web.Request, endpoint: Endpoint, reply: Reply,
+                      request_id: str) -> web.StreamResponse:
+        """NDJSON (`{"result": ...}` per message, as grpc-gateway) or SSE on request."""
+        assert not isinstance(reply.payload, bytes)
+        messages: AsyncIterator[bytes] = reply.payload
+        sse = SSE in request.headers.get("Accept", "")
+        # Pull the first message before committing to 200, so an early failure keeps its status.
+        try:
+            first: bytes | None = await anext(messages)
+        except StopAsyncIteration:
+            first = None
+        response = web.StreamResponse(status=200, headers=_reply_headers(reply, request_id))
+        response.content_type = SSE if sse else NDJSON
+        await response.prepare(request)
+        try:
+            if first is not None:
+                await response.write(self._frame(endpoint, first, sse))
+                async for message in messages:
+                    await response.write(self._frame(endpoint, message, sse))
+        except GatewayError as exc:
+            error = orjson.dumps(status_json(self._schema, exc))
+            await response.write(b"event: error\ndata: " + error + b"\n\n" if sse
+                                 else b'{"error":' + error + b"}\n")
+        finally:
+            await messages.aclose()  # type: ignore[attr-defined]
+        await response.write_eof()
+        return response
+
+    @staticmethod
+    def _frame(endpoint: Endpoint, message: bytes, sse: bool) -> bytes:
+        _, body = endpoint.encoder.encode(message)
+        return b"data: " + body + b"\n\n" if sse else b'{"result":' + body + b"}\n"
+
+    def error_response(self, exc: GatewayError, request_id: str) -> web.Response:
+        headers = [("X-Request-ID", request_id)] if request_id else []
+        if isinstance(exc, MethodNotAllowed):
+            headers.append(("Allow", ", ".join(exc.allowed)))
+        return web.Response(
+            status=exc.http_status, body=orjson.dumps(status_json(self._schema, exc)),
+            content_type=JSON, headers=headers,
+        )
+
+    @web.middleware
+    async def _render_http_errors(self, request: web.Request, handler: AioHandler
+                                  ) -> web.StreamResponse:
+        """aiohttp's own HTTP errors (CORS preflight refusals, size limits) in the JSON shape."""
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return self.error_response(HttpError(exc.status, exc.text or exc.reason), "")
+
+
+def _client_deadline(request: web.Request, now: float) -> float | None:
+    grpc_timeout = request.headers.get("Grpc-Timeout")
+    if grpc_timeout is not None:
+        return now + parse_grpc_timeout(grpc_timeout)
+    x_timeout = request.headers.get("X-Timeout")
+    if x_timeout is not None:
+        return now + parse_x_timeout(x_timeout)
+    return None
+
+
+def _reply_headers(reply: Reply, request_id: str) -> list[tuple[str, str]]:
+    headers = [("X-Request-ID", request_id)]
+    headers.extend(headers_from_metadata(reply.metadata, "Grpc-Metadata-"))
+    headers.extend(headers_from_metadata(reply.trailers, "Grpc-Trailer-"))
+    return headers
+
+
+def status_json(schema: Schema, exc: GatewayError) -> dict[str, object]:
+    """The google.rpc.Status-shaped body of every REST error; details always present."""
+    return {
+        "code": int(exc.code),
+        "message": exc.message,
+        "details": render_status_details(schema, exc.details),
+    }

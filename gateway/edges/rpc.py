@@ -1,0 +1,124 @@
+"""RpcEdge: a grpc.aio generic handler that turns every call of the loaded services into a Call.
+
+Bytes in, bytes out: no payload is decoded. GatewayError becomes a gRPC status here and only here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import status_pb2
+
+from gateway.call import Call, Handler, Kind, Metadata, Reply
+from gateway.errors import GatewayError
+
+# Keys grpc itself owns on the wire; a client's copies are never forwarded.
+_RESERVED = ("grpc-", ":")
+_DROPPED = frozenset({"user-agent", "content-type", "te", "host", "connection"})
+
+
+@dataclass(frozen=True, slots=True)
+class MethodInfo:
+    kind: Kind
+    idempotent: bool
+
+
+class RpcEdge(grpc.GenericRpcHandler):
+    def __init__(self, methods: Mapping[str, MethodInfo], pipeline: Handler) -> None:
+        self._methods = methods  # "/pkg.Service/Method" -> shape
+        self._pipeline = pipeline
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
+        info = self._methods.get(details.method)
+        if info is None:
+            return None  # grpc answers UNIMPLEMENTED
+        method = details.method
+        if info.kind.streams_replies:
+            async def streaming(request: Any, context: grpc.aio.ServicerContext[Any, Any]
+                                ) -> AsyncIterator[bytes]:
+                reply = await self._run(method, info, request, context)
+                if reply is None:
+                    return
+                assert not isinstance(reply.payload, bytes)
+                try:
+                    async for message in reply.payload:
+                        yield message
+                except GatewayError as exc:
+                    await _abort(context, exc)
+
+            factory = (grpc.stream_stream_rpc_method_handler if info.kind.streams_requests
+                       else grpc.unary_stream_rpc_method_handler)
+            return factory(streaming)
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+            reply = await self._run(method, info, request, context)
+            if reply is None:
+                return b""
+            assert isinstance(reply.payload, bytes)
+            if reply.trailers:
+                context.set_trailing_metadata(_outgoing(reply.trailers))
+            return reply.payload
+
+        factory = (grpc.stream_unary_rpc_method_handler if info.kind.streams_requests
+                   else grpc.unary_unary_rpc_method_handler)
+        return factory(unary)
+
+    async def _run(self, method: str, info: MethodInfo, request: Any,
+                   context: grpc.aio.ServicerContext[Any, Any]) -> Reply | None:
+        remaining = context.time_remaining()
+        call = Call(
+            method=method,
+            payload=request,
+            kind=info.kind,
+            metadata=incoming_metadata(context.invocation_metadata()),
+            peer=_peer_ip(context.peer()),
+            deadline=None if remaining is None else time.monotonic() + remaining,
+            idempotent=info.idempotent,
+        )
+        try:
+            reply = await self._pipeline(call)
+        except GatewayError as exc:
+            await _abort(context, exc)
+            return None
+        initial = _outgoing(reply.metadata)
+        if initial:
+            await context.send_initial_metadata(initial)
+        return reply
+
+
+def incoming_metadata(metadata: Any) -> Metadata:
+    """The client's metadata minus what grpc owns; keys are lower-case on the wire already."""
+    if not metadata:
+        return ()
+    return tuple(
+        (key, value) for key, value in metadata
+        if not key.startswith(_RESERVED) and key not in _DROPPED
+    )
+
+
+def _outgoing(metadata: Metadata) -> tuple[tuple[str, str | bytes], ...]:
+    return tuple((k, v) for k, v in metadata if not k.startswith(_RESERVED) and k not in _DROPPED)
+
+
+def _peer_ip(peer: str) -> str:
+    # "ipv4:127.0.0.1:5555" / "ipv6:[::1]:5555" -> the address alone
+    _, _, rest = peer.partition(":")
+    host, _, _ = rest.rpartition(":")
+    return host.strip("[]") or peer
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: GatewayError) -> None:
+    code = grpc.StatusCode[exc.code.name]
+    trailers: list[tuple[str, str | bytes]] = list(_outgoing(getattr(exc, "trailers", ())))
+    if exc.details:
+        status = status_pb2.Status(
+            code=int(exc.code), message=exc.message,
+            details=[any_pb2.Any.FromString(detail) for detail in exc.details],
+        )
+        trailers.append(("grpc-status-details-bin", status.SerializeToString()))
+    await context.abort(code, exc.message, tuple(trailers))

@@ -1,0 +1,56 @@
+"""Deadlines: parse the client's timeout strictly, then clamp it to the method's configured one."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+from gateway.call import Call, Handler, Reply
+from gateway.errors import DeadlineExceeded, InvalidArgument
+
+# PROTOCOL-HTTP2: TimeoutValue is at most 8 ASCII digits; TimeoutUnit one of H M S m u n.
+_GRPC_TIMEOUT = re.compile(r"([0-9]{1,8})([HMSmun])")
+_UNIT_SECONDS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+_X_TIMEOUT = re.compile(r"[0-9]{1,9}")  # integer milliseconds, for browsers
+
+
+def parse_grpc_timeout(text: str) -> float:
+    """`Grpc-Timeout` ("500m", "10S") in seconds; anything else is INVALID_ARGUMENT (T-18).
+
+    >>> parse_grpc_timeout("1500m")
+    1.5
+    """
+    found = _GRPC_TIMEOUT.fullmatch(text)
+    if found is None:
+        raise InvalidArgument(
+            f"invalid grpc-timeout {text[:32]!r}: want 1-8 digits and a unit of H, M, S, m, u, n"
+        )
+    return int(found.group(1)) * _UNIT_SECONDS[found.group(2)]
+
+
+def parse_x_timeout(text: str) -> float:
+    """`X-Timeout` as integer milliseconds, in seconds."""
+    if _X_TIMEOUT.fullmatch(text) is None:
+        raise InvalidArgument(f"invalid x-timeout {text[:32]!r}: want integer milliseconds")
+    return int(text) / 1000.0
+
+
+class Deadline:
+    """Every call leaves with a deadline: the least of the client's and the method's timeout."""
+
+    def __init__(self, timeout_s: Mapping[str, float], default_s: float = 15.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._timeout_s = timeout_s  # proto service full name -> seconds
+        self._default_s = default_s
+        self._clock = clock
+
+    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+        now = self._clock()
+        service = call.method[1:].partition("/")[0]
+        configured = now + self._timeout_s.get(service, self._default_s)
+        deadline = configured if call.deadline is None else min(call.deadline, configured)
+        if deadline <= now:
+            raise DeadlineExceeded(f"deadline exceeded before calling {call.method}")
+        return await call_next(replace(call, deadline=deadline))

@@ -1,0 +1,31 @@
+"""Request IDs (T-32): keep a well-formed incoming x-request-id, else mint one; send it on."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import replace
+
+from gateway.call import Call, Handler, Metadata, Reply
+
+HEADER = "x-request-id"
+_WELL_FORMED = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id_from(metadata: Metadata) -> str:
+    """The client's id when exactly one well-formed one was sent, else a fresh UUID4 (hex)."""
+    sent = [value for key, value in metadata if key == HEADER]
+    if len(sent) == 1 and isinstance(sent[0], str) and _WELL_FORMED.fullmatch(sent[0]):
+        return sent[0]
+    return uuid.uuid4().hex
+
+
+class PropagateRequestId:
+    """Every backend call carries exactly one x-request-id: the one the edge put on the Call."""
+
+    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+        request_id = call.request_id or request_id_from(call.metadata)
+        metadata = tuple((k, v) for k, v in call.metadata if k != HEADER)
+        return await call_next(
+            replace(call, request_id=request_id, metadata=(*metadata, (HEADER, request_id)))
+        )
