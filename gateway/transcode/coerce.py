@@ -1,0 +1,381 @@
+"""HTTP text -> JSON values: path/query text by field type, strict query strings and JSON bodies.
+
+Pure: imports the stdlib, protobuf and gateway.errors only. The values feed one ParseDict call.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+from urllib.parse import unquote_to_bytes
+
+from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+
+from gateway.errors import InvalidArgument, UnsupportedMediaType
+
+JsonScalar = bool | int | float | str
+# (text, field path for messages) -> the value ParseDict expects for that field
+Coercer = Callable[[str, str], JsonScalar]
+
+_INT_RE: Final = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_FLOAT_RE: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_FLOAT_SPECIAL: Final = frozenset({"NaN", "Infinity", "-Infinity"})  # proto3 JSON spellings
+_FLOAT32_MAX: Final = 3.4028234663852886e38
+_BOOLS: Final = {"true": True, "false": False, "1": True, "0": False}
+_BASE64_RE: Final = re.compile(r"[A-Za-z0-9+/\-_]*(={0,2})", re.ASCII)
+_BAD_PERCENT_RE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_URLSAFE: Final = str.maketrans("-_", "+/")
+
+_T = FieldDescriptor
+# (JSON kind name, lowest, highest) per integer type
+_INT_RANGES: Final = {
+    _T.TYPE_INT32: ("int32", -(2**31), 2**31 - 1),
+    _T.TYPE_SINT32: ("sint32", -(2**31), 2**31 - 1),
+    _T.TYPE_SFIXED32: ("sfixed32", -(2**31), 2**31 - 1),
+    _T.TYPE_UINT32: ("uint32", 0, 2**32 - 1),
+    _T.TYPE_FIXED32: ("fixed32", 0, 2**32 - 1),
+    _T.TYPE_INT64: ("int64", -(2**63), 2**63 - 1),
+    _T.TYPE_SINT64: ("sint64", -(2**63), 2**63 - 1),
+    _T.TYPE_SFIXED64: ("sfixed64", -(2**63), 2**63 - 1),
+    _T.TYPE_UINT64: ("uint64", 0, 2**64 - 1),
+    _T.TYPE_FIXED64: ("fixed64", 0, 2**64 - 1),
+}
+_WRAPPERS: Final = frozenset(
+    f"google.protobuf.{name}Value"
+    for name in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
+)
+# Well-known types with a JSON form of their own: json_format reads them whole.
+_OWN_JSON: Final = _WRAPPERS | {
+    f"google.protobuf.{name}"
+    for name in ("Any", "Duration", "FieldMask", "ListValue", "Struct", "Timestamp", "Value")
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldPlan:
+    """What one field accepts, resolved at load: its names, JSON shape and text converter."""
+
+    name: str  # proto name: the key the decoder writes and the name errors use
+    json_name: str
+    type_name: str | None  # full name of the message type (the map entry's value type for maps)
+    repeated: bool  # a JSON array (maps are not)
+    is_map: bool
+    message: str | None  # type_name when it is a message read field by field (not a WKT)
+    base64: bool  # the value (each element, each map value) is base64 text: bytes or BytesValue
+    oneof: str | None
+    coerce: Coercer | None  # path/query text -> JSON; None when text cannot carry the field
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePlan:
+    """The fields of one message type by proto name and by JSON name (both spellings are
+    accepted in bodies and queries, as protojson and grpc-gateway do)."""
+
+    fields: Mapping[str, FieldPlan]
+
+
+def compile_message_plans(root: Descriptor) -> dict[str, MessagePlan]:
+    """Plans for `root` and every message type reachable from it through fields that are
+    read field by field (well-known types with a JSON form of their own are leaves).
+
+    >>> plans = compile_message_plans(echo_kitchen_request)
+    >>> plans["testing.v1.EchoKitchenRequest"].fields["int32Value"].name
+    'int32_value'
+    """
+    plans: dict[str, MessagePlan] = {}
+    pending = [root]
+    while pending:
+        descriptor = pending.pop()
+        if descriptor.full_name in plans:
+            continue
+        fields: dict[str, FieldPlan] = {}
+        for field in descriptor.fields:
+            plan, value_type = _field_plan(field)
+            fields.setdefault(field.json_name, plan)
+            fields[field.name] = plan  # a proto name wins over a clashing JSON name
+            if plan.message is not None and value_type is not None:
+                pending.append(value_type)
+        plans[descriptor.full_name] = MessagePlan(MappingProxyType(fields))
+    return plans
+
+
+def compile_coercer(field: FieldDescriptor) -> Coercer | None:
+    """The converter from path/query text to the proto3 JSON value of one element of `field`.
+
+    google/api/http.proto: path and query parameters carry primitive fields (and repeated
+    primitives, one element per parameter); the well-known types with a string form in the
+    proto3 JSON mapping (Timestamp, Duration, FieldMask, the wrappers) count as primitives.
+    Returns None for anything text cannot carry: maps, Struct/Value/Any, other messages.
+
+    >>> compile_coercer(int32_field)("42", "int32_value")
+    42
+    """
+    if field.type in _INT_RANGES:
+        kind, low, high = _INT_RANGES[field.type]
+        return _integer(kind, low, high)
+    if field.type in (_T.TYPE_FLOAT, _T.TYPE_DOUBLE):
+        return _float if field.type == _T.TYPE_FLOAT else _double
+    if field.type == _T.TYPE_BOOL:
+        return _bool
+    if field.type == _T.TYPE_STRING:
+        return _string
+    if field.type == _T.TYPE_BYTES:
+        return normalize_base64
+    if field.enum_type is not None:
+        return _enum(field.enum_type)
+    if field.message_type is None or field.message_type.GetOptions().map_entry:
+        return None
+    name = field.message_type.full_name
+    if name in _WRAPPERS:
+        return compile_coercer(field.message_type.fields_by_name["value"])
+    return _WKT_TEXT.get(name)
+
+
+def normalize_base64(text: str, path: str) -> str:
+    """Standard padded base64 for a bytes value sent as base64 or base64url, padded or not.
+
+    The proto3 JSON mapping accepts both alphabets, with or without padding. json_format
+    would silently drop characters outside the alphabet; this rejects them.
+
+    >>> normalize_base64("-_8", "bytes_value")
+    '+/8='
+    """
+    found = _BASE64_RE.fullmatch(text)
+    data = text.rstrip("=")
+    if found is None or len(data) % 4 == 1 or (found.group(1) and len(text) % 4):
+        raise InvalidArgument(f"invalid base64 in {path}")
+    try:
+        raw = base64.b64decode(data.translate(_URLSAFE) + "=" * (-len(data) % 4), validate=True)
+    except binascii.Error:
+        raise InvalidArgument(f"invalid base64 in {path}") from None
+    return base64.b64encode(raw).decode("ascii")
+
+
+def parse_query(raw_query: str) -> list[tuple[str, str]]:
+    """Split a raw query string into decoded (name, value) pairs, strictly.
+
+    application/x-www-form-urlencoded, as aiohttp and grpc-gateway read queries: pairs are
+    separated by "&", "+" is a space, "%XX" is a byte; the bytes must be UTF-8. Bad escapes
+    or bytes raise InvalidArgument instead of being replaced.
+
+    >>> parse_query("tag=a&tag=b%20c&q=x+y&flag")
+    [('tag', 'a'), ('tag', 'b c'), ('q', 'x y'), ('flag', '')]
+    """
+    pairs: list[tuple[str, str]] = []
+    for part in raw_query.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            pairs.append((_unescape(name), _unescape(value)))
+    return pairs
+
+
+def parse_json_body(body: bytes, content_type: str) -> object:
+    """The JSON value of a request body; None when the body is empty (or only whitespace).
+
+    RFC 8259 read strictly, as the proto3 JSON parsers do: UTF-8 only, no NaN/Infinity
+    literals, no duplicate keys (protojson and json_format.Parse reject them too). An empty
+    body reads as no fields, as in grpc-gateway and Envoy. Content-Type must be absent or
+    application/json with no charset but UTF-8 (else UnsupportedMediaType, 415); it is not
+    looked at when the body is empty. Deep nesting that exhausts the parser is a 400 here;
+    the configured depth limit is checked by the caller, iteratively.
+
+    >>> parse_json_body(b'{"a": [1, "x"]}', "application/json; charset=utf-8")
+    {'a': [1, 'x']}
+    """
+    if not body.strip(b" \t\r\n"):
+        return None
+    _check_media_type(content_type)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(f"body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(
+            f"malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise InvalidArgument("JSON body nests too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise InvalidArgument(f"malformed JSON body: {exc}") from None
+
+
+def quote(text: str, limit: int = 64) -> str:
+    """A client value for an error message: JSON-quoted, cut to `limit` characters."""
+    shown = text if len(text) <= limit else text[:limit] + "..."
+    return json.dumps(shown, ensure_ascii=False)
+
+
+def _unescape(text: str) -> str:
+    text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    bad = _BAD_PERCENT_RE.search(text)
+    if bad is not None:
+        raise InvalidArgument(f"invalid percent-encoding in query: {quote(text[bad.start() :])}")
+    try:
+        return unquote_to_bytes(text).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidArgument(
+            f"query is not valid UTF-8 after percent-decoding: {quote(text)}"
+        ) from None
+
+
+def _check_media_type(content_type: str) -> None:
+    if not content_type:
+        return
+    media, _, parameters = content_type.partition(";")
+    if media.strip().lower() != "application/json":
+        raise UnsupportedMediaType(
+            f"unsupported content type {quote(content_type)}: this route reads application/json"
+        )
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
+            raise UnsupportedMediaType(
+                f"unsupported charset in content type {quote(content_type)}: JSON must be UTF-8"
+            )
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidArgument(f"duplicate key {quote(key)} in JSON body")
+            seen.add(key)
+    return result
+
+
+def _no_constant(name: str) -> object:
+    raise InvalidArgument(f'malformed JSON body: {name} is not JSON (proto3 JSON writes "{name}")')
+
+
+def _field_plan(field: FieldDescriptor) -> tuple[FieldPlan, Descriptor | None]:
+    entry = field.message_type
+    is_map = entry is not None and entry.GetOptions().map_entry
+    value = entry.fields_by_name["value"] if entry is not None and is_map else field
+    value_type = value.message_type
+    type_name = value_type.full_name if value_type is not None else None
+    oneof = field.containing_oneof
+    plan = FieldPlan(
+        name=field.name,
+        json_name=field.json_name,
+        type_name=type_name,
+        repeated=field.is_repeated and not is_map,
+        is_map=is_map,
+        message=type_name if type_name is not None and type_name not in _OWN_JSON else None,
+        base64=value.type == _T.TYPE_BYTES or type_name == "google.protobuf.BytesValue",
+        oneof=oneof.name if oneof is not None else None,
+        coerce=None if is_map else compile_coercer(field),
+    )
+    return plan, value_type
+
+
+def _integer(kind: str, low: int, high: int) -> Coercer:
+    def coerce(text: str, path: str) -> JsonScalar:
+        if _INT_RE.fullmatch(text) is None:
+            raise InvalidArgument(f"invalid {kind} value {quote(text)} for field {path}")
+        value = int(text)
+        if not low <= value <= high:
+            raise InvalidArgument(f"value {text} out of range for {kind} field {path}")
+        return value
+
+    return coerce
+
+
+def _double(text: str, path: str) -> JsonScalar:
+    if text in _FLOAT_SPECIAL:
+        return text
+    if _FLOAT_RE.fullmatch(text) is None:
+        raise InvalidArgument(f"invalid double value {quote(text)} for field {path}")
+    value = float(text)
+    if math.isinf(value):
+        raise InvalidArgument(f"value {text} out of range for double field {path}")
+    return value
+
+
+def _float(text: str, path: str) -> JsonScalar:
+    value = _double(text, path)
+    if isinstance(value, float) and abs(value) > _FLOAT32_MAX:
+        raise InvalidArgument(f"value {text} out of range for float field {path}")
+    return value
+
+
+def _bool(text: str, path: str) -> JsonScalar:
+    value = _BOOLS.get(text)
+    if value is None:
+        raise InvalidArgument(f"invalid bool value {quote(text)} for field {path}")
+    return value
+
+
+def _string(text: str, path: str) -> JsonScalar:
+    return text
+
+
+def _enum(enum: EnumDescriptor) -> Coercer:
+    names = frozenset(enum.values_by_name)
+    numbers = frozenset(enum.values_by_number)
+
+    def coerce(text: str, path: str) -> JsonScalar:
+        if text in names:
+            return text
+        # grpc-gateway: a number must name a declared value (proto3 JSON bodies may carry others)
+        if _INT_RE.fullmatch(text) is not None and int(text) in numbers:
+            return int(text)
+        raise InvalidArgument(f"unknown enum value {quote(text)} for {path}")
+
+    return coerce
+
+
+def _timestamp(text: str, path: str) -> JsonScalar:
+    try:
+        timestamp_pb2.Timestamp().FromJsonString(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid RFC 3339 timestamp in {path}: {quote(text)}") from None
+    return text
+
+
+def _duration(text: str, path: str) -> JsonScalar:
+    try:
+        duration_pb2.Duration().FromJsonString(text)
+    except ValueError:
+        raise InvalidArgument(
+            f'invalid duration in {path}: {quote(text)} (want seconds with an "s" suffix, "1.5s")'
+        ) from None
+    return text
+
+
+def _field_mask(text: str, path: str) -> JsonScalar:
+    # Query masks may name fields in lowerCamel (the JSON form) or snake_case (as grpc-gateway
+    # takes them); the JSON form ParseDict reads is lowerCamel.
+    try:
+        camel = ",".join(
+            field_mask_pb2.FieldMask(paths=[part]).ToJsonString() if "_" in part else part
+            for part in text.split(",")
+            if part
+        )
+        field_mask_pb2.FieldMask().FromJsonString(camel)
+    except ValueError:
+        raise InvalidArgument(f"invalid field mask in {path}: {quote(text)}") from None
+    return camel
+
+
+_WKT_TEXT: Final[dict[str, Coercer]] = {
+    "google.protobuf.Timestamp": _timestamp,
+    "google.protobuf.Duration": _duration,
+    "google.protobuf.FieldMask": _field_mask,
+}
