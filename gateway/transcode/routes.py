@@ -125,7 +125,7 @@ class RouteTable:
     """
 
     routes: tuple[Route, ...]  # in load order: for OpenAPI and listings
-    tries: Mapping[str, _Trie]
+    tries: Mapping[str, _Trie] = field(repr=False)
 
     def match(self, http_method: str, raw_path: str) -> tuple[Route, dict[str, str]]:
         """The route for a request and its path variables, per google/api/http.proto.
