@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the config's descriptors against its backends")
     serve.add_argument("--config", type=Path, required=True, help="the gateway YAML file")
-    demo = commands.add_parser("demo", help="start the demo backends and a gateway in front of them")
+    demo = commands.add_parser("demo", help="the demo backends with a gateway in front of them")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--rest-port", type=int, default=8080)
     demo.add_argument("--grpc-port", type=int, default=9090)

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import grpc
 from aiohttp import web
-from google.protobuf.descriptor import MethodDescriptor, MethodOptions
+from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.descriptor_pb2 import MethodOptions
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -24,6 +25,7 @@ from gateway.policies.request_id import PropagateRequestId
 from gateway.protoset import load_descriptors
 from gateway.transcode.request import DecodeOptions, compile_request_decoder
 from gateway.transcode.response import RenderOptions, compile_reply_encoder
+from gateway.transcode.route import Route
 from gateway.transcode.routes import RouteTable, compile_routes
 from gateway.transcode.schema import Schema
 from gateway.upstream.forward import Upstream
@@ -40,7 +42,7 @@ class Compiled:
     schema: Schema
     services: Mapping[str, str]  # proto service -> backend name
     table: RouteTable
-    endpoints: Mapping[object, Endpoint]
+    endpoints: Mapping[Route, Endpoint]
     methods: Mapping[str, MethodInfo]
 
 
@@ -48,9 +50,9 @@ def compile_config(config: GatewayConfig) -> Compiled:
     schema = load_descriptors(config.descriptors)
     services: dict[str, str] = {}
     for service in schema.services:
-        backend = config.backend_for(service)
-        if backend is not None:
-            services[service] = backend
+        backend_name = config.backend_for(service)
+        if backend_name is not None:
+            services[service] = backend_name
     for name, backend in config.backends.items():
         if not any(backend.serves(s) for s in schema.services):
             raise ConfigError(
@@ -142,7 +144,8 @@ async def start(config: GatewayConfig) -> RunningGateway:
             app = edge.application(config.cors)
             running.rest_runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
             await running.rest_runner.setup()
-            site = web.TCPSite(running.rest_runner, config.listen.rest.host, config.listen.rest.port)
+            rest = config.listen.rest
+            site = web.TCPSite(running.rest_runner, rest.host, rest.port)
             await site.start()
             running.rest_port = _bound_port(site)
         if config.listen.grpc is not None:
@@ -180,8 +183,10 @@ async def wait_for_signal() -> None:
 
 def _bound_port(site: web.TCPSite) -> int:
     server = site._server  # aiohttp exposes the bound sockets only here
-    assert server is not None
-    return int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+    sockets = getattr(server, "sockets", None)
+    if not sockets:
+        raise RuntimeError("REST listener did not bind")
+    return int(sockets[0].getsockname()[1])
 
 
 def _kind(method: MethodDescriptor) -> Kind:

@@ -41,10 +41,11 @@ async def run_demo(host: str, rest_port: int, grpc_port: int) -> int:
     backends = await start_all(host="127.0.0.1")
     running = None
     try:
-        config = demo_config({b.name: b.address for b in backends}, host, rest_port, grpc_port)
+        config = demo_config({n: b.address for n, b in backends.items()}, host, rest_port,
+                             grpc_port)
         running = await app.start(config)
-        for backend in backends:
-            print(f"backend {backend.name:<14} grpc://{backend.address}")
+        for name, backend in backends.items():
+            print(f"backend {name:<14} grpc://{backend.address}")
         print(f"gateway REST        http://{host}:{running.rest_port}")
         print(f"gateway gRPC        {host}:{running.grpc_port}")
         print(f"try: curl -s http://{host}:{running.rest_port}/v1/users/u-1001")
@@ -53,6 +54,6 @@ async def run_demo(host: str, rest_port: int, grpc_port: int) -> int:
     finally:
         if running is not None:
             await running.stop()
-        for backend in backends:
+        for backend in backends.values():
             await backend.stop()
     return 0

@@ -42,7 +42,9 @@ def metadata_from_headers(
         if key in HOP_BY_HOP or key.startswith("grpc-") or not _KEY.fullmatch(key):
             continue
         if not _VALUE.fullmatch(value):
-            raise InvalidArgument(f"header {name[:64]!r}: value has control or non-ASCII characters")
+            raise InvalidArgument(
+                f"header {name[:64]!r}: value has control or non-ASCII characters"
+            )
         metadata.append((key, _decode_binary(name, value) if key.endswith("-bin") else value))
     return tuple(metadata)
 

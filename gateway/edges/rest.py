@@ -58,14 +58,15 @@ class RestEdge:
         self._max_body = transcoding.max_body_bytes
 
     def application(self, cors: Cors) -> web.Application:
-        app = web.Application(client_max_size=self._max_body, middlewares=[self._render_http_errors])
+        app = web.Application(client_max_size=self._max_body,
+                              middlewares=[self._render_http_errors])
         methods = sorted({*STANDARD_METHODS, *(r.http_method for r in self._table.routes)})
         api = app.router.add_resource("/{path:.*}", name="api")
         routes = [api.add_route(method, self.handle) for method in methods]
         # Any other method reaches handle() too, to get a JSON 405 rather than aiohttp's text one.
         app.router.add_resource("/{path:.*}", name="api-other").add_route("*", self.handle)
         if cors.allow_origins:
-            options = aiohttp_cors.ResourceOptions(
+            options = aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
                 allow_credentials=cors.allow_credentials,
                 expose_headers=cors.expose_headers,
                 allow_headers=cors.allow_headers,

@@ -16,6 +16,7 @@ from google.rpc import status_pb2
 
 from gateway.call import Call, Handler, Kind, Metadata, Reply
 from gateway.errors import GatewayError
+from gateway.policies.request_id import HEADER, request_id_from
 
 # Keys grpc itself owns on the wire; a client's copies are never forwarded.
 _RESERVED = ("grpc-", ":")
@@ -49,7 +50,7 @@ class RpcEdge(grpc.GenericRpcHandler):
                     async for message in reply.payload:
                         yield message
                 except GatewayError as exc:
-                    await _abort(context, exc)
+                    await _abort(context, exc, "")
 
             factory = (grpc.stream_stream_rpc_method_handler if info.kind.streams_requests
                        else grpc.unary_stream_rpc_method_handler)
@@ -71,23 +72,25 @@ class RpcEdge(grpc.GenericRpcHandler):
     async def _run(self, method: str, info: MethodInfo, request: Any,
                    context: grpc.aio.ServicerContext[Any, Any]) -> Reply | None:
         remaining = context.time_remaining()
+        metadata = incoming_metadata(context.invocation_metadata())
+        request_id = request_id_from(metadata)
         call = Call(
             method=method,
             payload=request,
             kind=info.kind,
-            metadata=incoming_metadata(context.invocation_metadata()),
+            metadata=metadata,
             peer=_peer_ip(context.peer()),
             deadline=None if remaining is None else time.monotonic() + remaining,
             idempotent=info.idempotent,
+            request_id=request_id,
         )
         try:
             reply = await self._pipeline(call)
         except GatewayError as exc:
-            await _abort(context, exc)
+            await _abort(context, exc, request_id)
             return None
-        initial = _outgoing(reply.metadata)
-        if initial:
-            await context.send_initial_metadata(initial)
+        initial = [(k, v) for k, v in _outgoing(reply.metadata) if k != HEADER]
+        await context.send_initial_metadata((*initial, (HEADER, request_id)))
         return reply
 
 
@@ -112,9 +115,13 @@ def _peer_ip(peer: str) -> str:
     return host.strip("[]") or peer
 
 
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: GatewayError) -> None:
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: GatewayError,
+                 request_id: str) -> None:
+    """Fail the call with exc's code, message and google.rpc.Status details (never a traceback)."""
     code = grpc.StatusCode[exc.code.name]
     trailers: list[tuple[str, str | bytes]] = list(_outgoing(getattr(exc, "trailers", ())))
+    if request_id:  # failed before any header went out: the id travels in the trailers
+        trailers.append((HEADER, request_id))
     if exc.details:
         status = status_pb2.Status(
             code=int(exc.code), message=exc.message,

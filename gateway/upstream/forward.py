@@ -8,10 +8,11 @@ from typing import Any
 
 import grpc
 
-from gateway.call import Call, Metadata, Reply
+from gateway.call import Call, Reply
 from gateway.errors import DeadlineExceeded, Unimplemented
 from gateway.upstream.pool import BackendPool
 from gateway.upstream.status import from_rpc_error, to_metadata
+
 
 class Upstream:
     """Routes a Call to the pool serving its service and returns the backend's Reply."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+from google.protobuf.message import DecodeError
 from google.rpc import status_pb2
 
 from gateway.call import Metadata
@@ -18,17 +19,15 @@ def from_rpc_error(exc: grpc.aio.AioRpcError, backend: str) -> GatewayError:
     details: tuple[bytes, ...] = ()
     for key, value in trailers:
         if key == DETAILS_KEY and isinstance(value, bytes):
-            try:
-                details = tuple(a.SerializeToString() for a in status_pb2.Status.FromString(value).details)
-            except Exception:  # noqa: BLE001 - a garbled details blob must not hide the status
-                details = ()
+            details = _status_details(value)
     message = exc.details() or code.name
     if code is Code.UNAVAILABLE and _is_transport_failure(exc):
         # connection refused / reset: name the backend, not grpc's C-core wording
         return Unavailable(f"backend {backend!r} is unavailable: {message}")
     if code is Code.DEADLINE_EXCEEDED and not trailers:
         return DeadlineExceeded(f"deadline exceeded waiting for backend {backend!r}")
-    return UpstreamError(message, code, details, tuple((k, v) for k, v in trailers if k != DETAILS_KEY))
+    kept = tuple((k, v) for k, v in trailers if k != DETAILS_KEY)
+    return UpstreamError(message, code, details, kept)
 
 
 def to_metadata(metadata: object) -> Metadata:
@@ -36,6 +35,14 @@ def to_metadata(metadata: object) -> Metadata:
     if not metadata:
         return ()
     return tuple((str(k), v) for k, v in metadata)  # type: ignore[attr-defined]
+
+
+def _status_details(blob: bytes) -> tuple[bytes, ...]:
+    try:
+        status = status_pb2.Status.FromString(blob)
+    except DecodeError:  # a garbled details blob must not hide the status itself
+        return ()
+    return tuple(detail.SerializeToString() for detail in status.details)
 
 
 def _is_transport_failure(exc: grpc.aio.AioRpcError) -> bool:
