@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
+import pytest
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 M = TypeVar("M", bound=Message)
+
+
+async def rpc_error(call: Any) -> grpc.aio.AioRpcError:
+    """The error the awaited call fails with."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    return caught.value
+
+
+def message(error: grpc.aio.AioRpcError) -> str:
+    return error.details() or ""
 
 
 def status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
