@@ -38,13 +38,16 @@ class Stack:
         return self.base_url + path
 
 
-def stack_config(backends: Mapping[str, RunningBackend], **overrides: Any) -> dict[str, Any]:
+def stack_config(backends: Mapping[str, RunningBackend],
+                 backend_options: Mapping[str, Mapping[str, Any]] | None = None,
+                 **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "listen": {"rest": {"host": "127.0.0.1", "port": 0},
                    "grpc": {"host": "127.0.0.1", "port": 0}},
         "descriptors": {"descriptor_set": str(DESCRIPTOR_SET)},
         "backends": {
-            name: {"services": [SERVICES[name]], "addresses": [backend.address]}
+            name: {"services": [SERVICES[name]], "addresses": [backend.address],
+                   **(backend_options or {}).get(name, {})}
             for name, backend in backends.items()
         },
     }
@@ -54,13 +57,14 @@ def stack_config(backends: Mapping[str, RunningBackend], **overrides: Any) -> di
 
 
 @asynccontextmanager
-async def running_stack(**overrides: Any) -> AsyncIterator[Stack]:
+async def running_stack(backend_options: Mapping[str, Mapping[str, Any]] | None = None,
+                        **overrides: Any) -> AsyncIterator[Stack]:
     backends: dict[str, RunningBackend] = {}
     gateway = None
     try:
         for name in SERVICES:
             backends[name] = await start_backend(name)
-        gateway = await app.start(load(stack_config(backends, **overrides)))
+        gateway = await app.start(load(stack_config(backends, backend_options, **overrides)))
         async with aiohttp.ClientSession() as http, grpc.aio.insecure_channel(
             f"127.0.0.1:{gateway.grpc_port}"
         ) as channel:
