@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 import pytest
@@ -71,7 +72,7 @@ async def test_client_stream_and_bidi(stack: Stack) -> None:
 
 
 async def test_unknown_method_is_unimplemented(stack: Stack) -> None:
-    unknown = stack.channel.unary_unary("/users.v1.Users/Nope")
+    unknown: Any = stack.channel.unary_unary("/users.v1.Users/Nope")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await unknown(b"")
     assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
@@ -102,7 +103,7 @@ async def test_malformed_request_id_is_replaced(stack: Stack) -> None:
 
 
 async def test_deadline_propagates_and_expires(stack: Stack) -> None:
-    """T-16: the backend sees no more than what the client gave; T-15: expiry is DEADLINE_EXCEEDED."""
+    """T-16: the backend sees no more than the client gave; T-15: expiry is DEADLINE_EXCEEDED."""
     faults = stack.backends["users"].faults
     faults.set("/users.v1.Users/GetUser", Fault(hang=True))
     stub = users_pb2_grpc.UsersStub(stack.channel)
