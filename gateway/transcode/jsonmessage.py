@@ -1,7 +1,8 @@
 """How one message becomes a JSON object, given each field's key and converter.
 
 Two strategies, both built once per descriptor: straight-line code (generated, for messages
-without extensions: one attribute read per field, measured ~25 % faster than ListFields())
+without extensions: one attribute read per field; measured 20-35 % faster on the demo
+User and Order than ListFields())
 and a ListFields() loop (any message, extensions included).
 """
 

@@ -31,24 +31,22 @@ def b64(value: bytes) -> str:
 
 def double(value: float) -> float | str:
     """double -> number, or "NaN" / "Infinity" / "-Infinity" (proto3 JSON: float, double)."""
-    if value != value:
-        return "NaN"
-    if value == math.inf:
-        return "Infinity"
-    if value == -math.inf:
-        return "-Infinity"
-    return value
+    if value - value == 0.0:  # finite
+        return value
+    return _non_finite(value)
 
 
 def float32(value: float) -> float | str:
     """float -> the shortest decimal that round-trips through 4 bytes: 0.1f -> 0.1."""
+    if value - value == 0.0:
+        return float(ToShortestFloat(value))
+    return _non_finite(value)
+
+
+def _non_finite(value: float) -> str:
     if value != value:
         return "NaN"
-    if value == math.inf:
-        return "Infinity"
-    if value == -math.inf:
-        return "-Infinity"
-    return float(ToShortestFloat(value))
+    return "Infinity" if value > 0 else "-Infinity"
 
 
 def _fraction(nanos: int, unit: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 from google.api import httpbody_pb2
-from google.protobuf import any_pb2, json_format
+from google.protobuf import any_pb2, descriptor_pb2, json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
@@ -468,3 +468,24 @@ def test_status_details_that_do_not_resolve_render_as_base64() -> None:
         {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "value": "Cv8="},
         {"@type": "", "value": base64.b64encode(b"\xff").decode()},
     ]
+
+
+def test_fields_named_like_python_keywords_render() -> None:
+    proto = descriptor_pb2.FileDescriptorProto(name="kw/v1/kw.proto", package="kw.v1",
+                                               syntax="proto3")
+    message = proto.message_type.add(name="Keywords")
+    for number, name in enumerate(["from", "class", "lambda", "m", "js"], start=1):
+        message.field.add(name=name, number=number, type=FieldDescriptor.TYPE_INT64,
+                          label=FieldDescriptor.LABEL_OPTIONAL)
+    schema = load_schema(descriptor_pb2.FileDescriptorSet(file=[proto]).SerializeToString())
+    descriptor = schema.pool.FindMessageTypeByName("kw.v1.Keywords")
+    keywords = schema.message_class(descriptor)(**{"from": 1, "class": -2, "lambda": 3, "m": 4})
+    for options in OPTIONS:
+        assert compile_renderer(schema, descriptor, options).to_dict(keywords) == (
+            json_format.MessageToDict(
+                keywords,
+                preserving_proto_field_name=options.use_proto_names,
+                always_print_fields_with_no_presence=options.emit_unpopulated,
+                descriptor_pool=schema.pool,
+            )
+        )
