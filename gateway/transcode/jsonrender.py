@@ -1,6 +1,6 @@
-"""Compiled proto -> JSON renderers: per message descriptor, a table of (json key, converter).
+"""Compiled proto -> JSON renderers: per message descriptor, each field's JSON key and converter.
 
-Built once at load; the hot path is one ListFields() loop per message. The output equals
+Built once at load (jsonmessage.py turns them into one function per message). The output equals
 google.protobuf.json_format.MessageToDict with the same options (tests/transcode prove it).
 """
 
