@@ -40,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _serve(config: GatewayConfig) -> int:
     running = await app.start(config)
-    log.info("REST on %s:%s, gRPC on %s:%s", config.listen.rest and config.listen.rest.host,
-             running.rest_port, config.listen.grpc and config.listen.grpc.host, running.grpc_port)
+    if config.listen.rest is not None:
+        print(f"gateway REST on http://{config.listen.rest.host}:{running.rest_port}", flush=True)
+    if config.listen.grpc is not None:
+        print(f"gateway gRPC on {config.listen.grpc.host}:{running.grpc_port}", flush=True)
     await app.wait_for_signal()
     await running.stop()
     return 0
