@@ -12,7 +12,7 @@ from typing import cast
 import grpc
 
 from notifications.v1 import notifications_pb2, notifications_pb2_grpc
-from services.paging import Pager
+from services.paging import Pager, newest_first
 from services.seed import seed
 from services.status import Context, not_found, require
 
@@ -72,10 +72,7 @@ class NotificationsService(notifications_pb2_grpc.NotificationsServicer):
         return item
 
     def _inbox(self, user_id: str) -> list[notifications_pb2.Notification]:
-        """Newest first (create_time, then id)."""
-        mine = [item for item in self._all.values() if item.user_id == user_id]
-        mine.sort(key=lambda n: (n.create_time.ToNanoseconds(), int(n.id[2:])), reverse=True)
-        return mine
+        return newest_first(item for item in self._all.values() if item.user_id == user_id)
 
 
 if __name__ == "__main__":

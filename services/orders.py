@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import code_pb2, error_details_pb2
 
 from orders.v1 import orders_pb2, orders_pb2_grpc
-from services.paging import Pager
-from services.seed import seed
+from services.paging import Pager, newest_first
+from services.seed import now, seed
 from services.status import (
     Context,
     failed_precondition,
@@ -91,7 +90,7 @@ class OrdersService(orders_pb2_grpc.OrdersServicer):
         total = sum(item.quantity * item.unit_price.amount_minor for item in items)
         if total > _INT64_MAX:
             raise invalid_argument(("order.items", "the total does not fit in int64"))
-        now = _now()
+        created = now()
         order = orders_pb2.Order(
             id=f"o-{self._next_number}",
             user_id=user_id,
@@ -100,8 +99,8 @@ class OrdersService(orders_pb2_grpc.OrdersServicer):
             total=orders_pb2.Money(
                 currency_code=items[0].unit_price.currency_code, amount_minor=total
             ),
-            create_time=now,
-            update_time=now,
+            create_time=created,
+            update_time=created,
         )
         self._next_number += 1
         self._orders[order.id] = order
@@ -119,7 +118,7 @@ class OrdersService(orders_pb2_grpc.OrdersServicer):
             )
         order.status = orders_pb2.ORDER_STATUS_CANCELLED
         order.cancel_reason = request.reason
-        order.update_time.CopyFrom(_now())
+        order.update_time.CopyFrom(now())
         self._publish(_Event.KIND_UPDATED, order)
         return copy.deepcopy(order)
 
@@ -156,10 +155,7 @@ class OrdersService(orders_pb2_grpc.OrdersServicer):
         return order
 
     def _of_user(self, user_id: str) -> list[orders_pb2.Order]:
-        """Newest first (create_time, then id)."""
-        mine = [order for order in self._orders.values() if order.user_id == user_id]
-        mine.sort(key=lambda o: (o.create_time.ToNanoseconds(), int(o.id[2:])), reverse=True)
-        return mine
+        return newest_first(order for order in self._orders.values() if order.user_id == user_id)
 
     def _publish(self, kind: orders_pb2.WatchOrdersResponse.Kind,
                  order: orders_pb2.Order) -> None:
@@ -197,12 +193,6 @@ def _violations(items: Iterable[orders_pb2.LineItem]) -> Iterable[tuple[str, str
                    f"{price.currency_code} differs from the order's currency {currency}")
     if count == 0:
         yield "order.items", "an order needs at least one item"
-
-
-def _now() -> Timestamp:
-    stamp = Timestamp()
-    stamp.GetCurrentTime()
-    return stamp
 
 
 if __name__ == "__main__":

@@ -12,8 +12,10 @@ import hashlib
 import hmac
 import secrets
 import struct
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Protocol, TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.status import invalid_argument
 
@@ -58,6 +60,26 @@ class Pager:
     def _mac(self, payload: bytes, scope: str) -> bytes:
         message = scope.encode() + b"\0" + payload
         return hmac.new(self._key, message, hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+class Dated(Protocol):
+    @property
+    def id(self) -> str: ...  # "o-5012"
+
+    @property
+    def create_time(self) -> Timestamp: ...
+
+
+D = TypeVar("D", bound=Dated)
+
+
+def newest_first(items: Iterable[D]) -> list[D]:
+    """By create_time, then by the number in the id ("o-5012" before "o-5009"), newest first."""
+    return sorted(items, key=_age, reverse=True)
+
+
+def _age(item: Dated) -> tuple[int, int]:
+    return item.create_time.ToNanoseconds(), int(item.id.partition("-")[2])
 
 
 def check_page_size(page_size: int) -> int:

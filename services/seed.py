@@ -83,6 +83,12 @@ def seed() -> Seed:
     return Seed(users, tuple(orders), tuple(inbox))
 
 
+def now() -> Timestamp:
+    stamp = Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
 def timestamp(at: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(at)

@@ -13,10 +13,9 @@ from typing import cast
 import grpc
 from google.protobuf.empty_pb2 import Empty
 from google.protobuf.field_mask_pb2 import FieldMask
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.paging import Pager
-from services.seed import seed
+from services.seed import now, seed
 from services.status import (
     Context,
     already_exists,
@@ -78,7 +77,7 @@ class UsersService(users_pb2_grpc.UsersServicer):
         if not user.roles:
             user.roles.append(users_pb2.ROLE_MEMBER)
         self._validate(user)
-        user.create_time.CopyFrom(_now())
+        user.create_time.CopyFrom(now())
         user.update_time.CopyFrom(user.create_time)
         self._next_number += 1
         self._users[user.id] = user
@@ -99,7 +98,7 @@ class UsersService(users_pb2_grpc.UsersServicer):
             request.user, updated, replace_message_field=True, replace_repeated_field=True
         )
         self._validate(updated)
-        updated.update_time.CopyFrom(_now())
+        updated.update_time.CopyFrom(now())
         self._users[updated.id] = updated
         return copy.deepcopy(updated)
 
@@ -167,12 +166,6 @@ def _parse_filter(text: str) -> Callable[[users_pb2.User], bool]:
         "filter",
         f'unsupported filter "{text}"; use state=ACTIVE|SUSPENDED, role=MEMBER|ADMIN or tag=<tag>',
     ))
-
-
-def _now() -> Timestamp:
-    stamp = Timestamp()
-    stamp.GetCurrentTime()
-    return stamp
 
 
 if __name__ == "__main__":
