@@ -10,6 +10,7 @@ import binascii
 import json
 import math
 import re
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -24,11 +25,12 @@ from gateway.errors import InvalidArgument, UnsupportedMediaType
 JsonScalar = bool | int | float | str
 # (text, field path for messages) -> the value ParseDict expects for that field
 Coercer = Callable[[str, str], JsonScalar]
+# (JSON value from a body, field path) -> the value ParseDict reads correctly
+JsonNormalizer = Callable[[object, str], object]
 
 _INT_RE: Final = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _FLOAT_RE: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 _FLOAT_SPECIAL: Final = frozenset({"NaN", "Infinity", "-Infinity"})  # proto3 JSON spellings
-_FLOAT32_MAX: Final = 3.4028234663852886e38
 _BOOLS: Final = {"true": True, "false": False, "1": True, "0": False}
 _BASE64_RE: Final = re.compile(r"[A-Za-z0-9+/\-_]*(={0,2})", re.ASCII)
 _BAD_PERCENT_RE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -69,7 +71,8 @@ class FieldPlan:
     repeated: bool  # a JSON array (maps are not)
     is_map: bool
     message: str | None  # type_name when it is a message read field by field (not a WKT)
-    base64: bool  # the value (each element, each map value) is base64 text: bytes or BytesValue
+    # fixes up the JSON value (each element, each map value) before json_format reads it
+    normalize: JsonNormalizer | None
     oneof: str | None
     coerce: Coercer | None  # path/query text -> JSON; None when text cannot carry the field
 
@@ -278,7 +281,7 @@ def _field_plan(field: FieldDescriptor) -> tuple[FieldPlan, Descriptor | None]:
         repeated=field.is_repeated and not is_map,
         is_map=is_map,
         message=type_name if type_name is not None and type_name not in _OWN_JSON else None,
-        base64=value.type == _T.TYPE_BYTES or type_name == "google.protobuf.BytesValue",
+        normalize=_NORMALIZERS.get(type_name or value.type),
         oneof=oneof.name if oneof is not None else None,
         coerce=None if is_map else compile_coercer(field),
     )
@@ -310,9 +313,35 @@ def _double(text: str, path: str) -> JsonScalar:
 
 def _float(text: str, path: str) -> JsonScalar:
     value = _double(text, path)
-    if isinstance(value, float) and abs(value) > _FLOAT32_MAX:
-        raise InvalidArgument(f"value {text} out of range for float field {path}")
-    return value
+    return value if isinstance(value, str) else _to_float32(value, text, path)
+
+
+def _to_float32(value: float, shown: object, path: str) -> float:
+    # json_format rejects values above FLT_MAX that round to it, such as the 3.4028235e+38 that
+    # its own printer writes; rounding first, as protojson does, keeps the JSON round trip.
+    try:
+        return float(struct.unpack("<f", struct.pack("<f", value))[0])
+    except OverflowError:
+        raise InvalidArgument(f"value {shown} out of range for float field {path}") from None
+
+
+def _float32_json(value: object, path: str) -> object:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return value  # json_format reports the wrong type
+    if isinstance(value, str):
+        if value in _FLOAT_SPECIAL or _FLOAT_RE.fullmatch(value) is None:
+            return value
+        number = float(value)
+    else:
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond any float
+            number = math.inf
+    return value if math.isnan(number) else _to_float32(number, value, path)
+
+
+def _bytes_json(value: object, path: str) -> object:
+    return normalize_base64(value, path) if isinstance(value, str) else value
 
 
 def _bool(text: str, path: str) -> JsonScalar:
@@ -374,6 +403,12 @@ def _field_mask(text: str, path: str) -> JsonScalar:
     return camel
 
 
+_NORMALIZERS: Final[dict[str | int, JsonNormalizer]] = {
+    _T.TYPE_BYTES: _bytes_json,
+    "google.protobuf.BytesValue": _bytes_json,
+    _T.TYPE_FLOAT: _float32_json,
+    "google.protobuf.FloatValue": _float32_json,
+}
 _WKT_TEXT: Final[dict[str, Coercer]] = {
     "google.protobuf.Timestamp": _timestamp,
     "google.protobuf.Duration": _duration,

@@ -20,9 +20,9 @@ from gateway.errors import ConfigError, InvalidArgument
 from gateway.transcode.coerce import (
     Coercer,
     FieldPlan,
+    JsonNormalizer,
     MessagePlan,
     compile_message_plans,
-    normalize_base64,
     parse_json_body,
     parse_query,
     quote,
@@ -40,6 +40,7 @@ JsonObject = dict[str, object]
 # (JSON value, its message plan, field path, depth, depth step of plain JSON below it)
 _Pending = tuple[object, MessagePlan | None, str, int, int]
 # A level of these is two levels of the binary message, where decoders stop at 100 by default.
+_CONTAINERS: Final = (dict, list)
 _STRUCTS: Final = frozenset(
     {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
 )
@@ -365,7 +366,7 @@ def _check(
     root: JsonObject, message: MessagePlan, messages: Mapping[str, MessagePlan], limit: int
 ) -> None:
     """Walk the request JSON without recursion, before json_format recurses through it: depth,
-    a field given twice (by proto and JSON name), two members of a oneof, strict base64."""
+    a field given twice (by proto and JSON name), two members of a oneof, bytes and floats."""
     pending: list[_Pending] = [(root, message, "", 1, 1)]
     while pending:
         value, plan, path, depth, step = pending.pop()
@@ -377,7 +378,9 @@ def _check(
             _check_message(value, plan, messages, path, depth, pending)
         elif isinstance(value, dict | list):
             items = value.values() if isinstance(value, dict) else value
-            pending.extend((v, None, path, depth + step, step) for v in items if _container(v))
+            pending.extend(
+                (v, None, path, depth + step, step) for v in items if isinstance(v, _CONTAINERS)
+            )
 
 
 def _check_message(
@@ -389,63 +392,68 @@ def _check_message(
     pending: list[_Pending],
 ) -> None:
     seen: dict[str, str] = {}  # proto name -> the key that set it
-    oneofs: dict[str, str] = {}  # oneof name -> the member path that set it
+    oneofs: dict[str, str] = {}  # oneof name -> the member that set it
     for key, value in obj.items():
         field = message.fields.get(key)
         if field is None:  # json_format reports it, or drops it with ignore_unknown_body_fields
-            if _container(value):
+            if isinstance(value, _CONTAINERS):
                 pending.append((value, None, path, depth + 1, 1))
             continue
-        here = f"{path}.{field.name}" if path else field.name
-        if field.name in seen:
+        name = field.name
+        if name in seen:
             raise InvalidArgument(
-                f"field {here} is given twice (as {quote(seen[field.name])} and {quote(key)})"
+                f"field {_join(path, name)} is given twice "
+                f"(as {quote(seen[name])} and {quote(key)})"
             )
-        seen[field.name] = key
+        seen[name] = key
         if field.oneof is not None and value is not None:
-            other = oneofs.setdefault(field.oneof, here)
-            if other != here:
-                oneof = f"{path}.{field.oneof}" if path else field.oneof
-                raise InvalidArgument(f"oneof {oneof} has two members set: {other}, {here}")
-        if field.base64:
-            _normalize_base64(obj, key, field, here)
-        if not _container(value):
+            other = oneofs.setdefault(field.oneof, name)
+            if other != name:
+                raise InvalidArgument(
+                    f"oneof {_join(path, field.oneof)} has two members set: "
+                    f"{_join(path, other)}, {_join(path, name)}"
+                )
+        if field.normalize is not None:
+            _normalize(obj, key, field, field.normalize, _join(path, name))
+        if not isinstance(value, _CONTAINERS):
             continue
+        here = _join(path, name)
         plan = messages[field.message] if field.message is not None else None
         if plan is None:
             step = 2 if field.type_name in _STRUCTS else 1
             pending.append((value, None, here, depth + step, step))
         elif field.is_map and isinstance(value, dict):
             pending.extend(
-                (v, plan, f"{here}[{k}]", depth + 2, 1) for k, v in value.items() if _container(v)
+                (v, plan, f"{here}[{k}]", depth + 2, 1)
+                for k, v in value.items()
+                if isinstance(v, _CONTAINERS)
             )
         elif field.repeated and isinstance(value, list):
             pending.extend(
                 (v, plan, f"{here}[{i}]", depth + 2, 1)
                 for i, v in enumerate(value)
-                if _container(v)
+                if isinstance(v, _CONTAINERS)
             )
         else:
             single = not field.repeated and not field.is_map
             pending.append((value, plan if single else None, here, depth + 1, 1))
 
 
-def _normalize_base64(obj: JsonObject, key: str, field: FieldPlan, here: str) -> None:
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _normalize(
+    obj: JsonObject, key: str, field: FieldPlan, normalize: JsonNormalizer, here: str
+) -> None:
     value = obj[key]
-    if isinstance(value, str):
-        obj[key] = normalize_base64(value, here)
-    elif isinstance(value, list) and field.repeated:
-        for i, item in enumerate(value):
-            if isinstance(item, str):
-                value[i] = normalize_base64(item, f"{here}[{i}]")
-    elif isinstance(value, dict) and field.is_map:
+    if field.repeated and isinstance(value, list):
+        value[:] = [normalize(item, f"{here}[{i}]") for i, item in enumerate(value)]
+    elif field.is_map and isinstance(value, dict):
         for k, item in value.items():
-            if isinstance(item, str):
-                value[k] = normalize_base64(item, f"{here}[{k}]")
-
-
-def _container(value: object) -> bool:
-    return isinstance(value, dict | list)
+            value[k] = normalize(item, f"{here}[{k}]")
+    else:
+        obj[key] = normalize(value, here)
 
 
 def _mask_paths(
