@@ -23,9 +23,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class ServerTls(_Model):
+    """TLS on a listener; client_ca_file turns on client-certificate checks (gRPC edge, mTLS)."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+    require_client_cert: bool = False
+
+
 class Listener(_Model):
     host: str = "127.0.0.1"
     port: Port
+    tls: ServerTls | None = None
 
 
 class Listeners(_Model):
@@ -47,6 +57,66 @@ class Descriptors(_Model):
         return self
 
 
+StatusName = Literal[
+    "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+    "UNAUTHENTICATED",
+]
+
+
+class Retry(_Model):
+    """Retries of idempotent calls (T-07..T-13): Envoy's full-jitter backoff, gRPC A6's caps."""
+
+    attempts: int = Field(default=2, ge=1, le=5)  # first try included; A6 caps at 5
+    codes: tuple[StatusName, ...] = ("UNAVAILABLE",)
+    base_backoff_s: float = Field(default=0.025, gt=0)
+    max_backoff_s: float = Field(default=0.25, gt=0)
+    budget_ratio: float = Field(default=0.2, ge=0, le=1)  # retries <= ratio x requests
+    budget_min_per_s: float = Field(default=3.0, ge=0)  # ... but always allow a few
+    budget_window_s: float = Field(default=10.0, gt=0)
+    idempotent_methods: tuple[str, ...] = ()  # "/pkg.Svc/Method" also safe to repeat
+
+
+class Breaker(_Model):
+    """Per-backend circuit breaker; only backend faults count, never caller errors."""
+
+    consecutive_failures: int = Field(default=5, ge=1)
+    failure_ratio: float = Field(default=0.5, gt=0, le=1)  # ... or this ratio over the window
+    window_s: float = Field(default=10.0, gt=0)
+    min_requests: int = Field(default=20, ge=1)  # ratio applies from this many calls on
+    cooldown_s: float = Field(default=30.0, gt=0)  # open -> half-open after this long
+    half_open_probes: int = Field(default=1, ge=1)
+    per_method: bool = False
+
+
+class HealthCheck(_Model):
+    """Active grpc.health.v1 checks of each instance."""
+
+    enabled: bool = True
+    interval_s: float = Field(default=5.0, gt=0)
+    timeout_s: float = Field(default=1.0, gt=0)
+    service: str = ""  # the name asked of grpc.health.v1 ("" = the whole server)
+    unhealthy_threshold: int = Field(default=2, ge=1)
+    healthy_threshold: int = Field(default=1, ge=1)
+
+
+class Outlier(_Model):
+    """Passive ejection after consecutive backend faults (T-03, T-05)."""
+
+    consecutive_failures: int = Field(default=5, ge=1)
+    base_ejection_s: float = Field(default=30.0, gt=0)  # doubled per re-ejection
+    max_ejection_s: float = Field(default=300.0, gt=0)
+    max_ejection_percent: int = Field(default=50, ge=0, le=100)  # at least one host may go
+
+
+class BackendTls(_Model):
+    ca_file: Path | None = None  # None: the system roots
+    cert_file: Path | None = None  # client certificate for mTLS
+    key_file: Path | None = None
+    server_name: str | None = None  # override the name checked in the backend's certificate
+
+
 class Backend(_Model):
     """One upstream: the proto services it serves and where its instances listen."""
 
@@ -55,6 +125,14 @@ class Backend(_Model):
     # Deadline of each call when the client sets none, and the cap on what a client may ask for
     # (Envoy's route default is 15 s).
     timeout_s: float = Field(default=15.0, gt=0)
+    lb: Literal["round_robin", "least_request"] = "round_robin"
+    max_requests: int = Field(default=1024, ge=1)  # concurrent calls per backend (T-01)
+    retry: Retry = Retry()
+    breaker: Breaker = Breaker()
+    health_check: HealthCheck = HealthCheck()
+    outlier: Outlier = Outlier()
+    tls: BackendTls | None = None
+    required: bool = True  # readiness waits for a healthy instance of this backend
 
     @field_validator("addresses")
     @classmethod
@@ -86,7 +164,6 @@ class Transcoding(_Model):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     max_json_depth: int = Field(default=64, gt=0, le=512)
     forward_headers: tuple[str, ...] = ()  # request headers sent on as metadata (lower-case)
-    forward_authorization: bool = False  # forward the Authorization header itself
     success_status: Mapping[str, int] = {}  # "/pkg.Service/Method" -> 2xx status
     openapi: bool = True  # serve /openapi.json and /docs
 
@@ -106,12 +183,119 @@ class Transcoding(_Model):
         return statuses
 
 
+class StaticKey(_Model):
+    """A verification key given inline: a public key in PEM, or a JWK (RFC 7517) object."""
+
+    kid: str | None = None
+    pem: str | None = None
+    jwk: Mapping[str, object] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> StaticKey:
+        if (self.pem is None) == (self.jwk is None):
+            raise ValueError("set exactly one of pem or jwk")
+        return self
+
+
+Algorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                    "ES256", "ES384", "ES512", "EdDSA"]  # asymmetric only: never none, never HS*
+
+
+class Issuer(_Model):
+    """One token issuer (T-25..T-28). Keys: static, a JWKS URL, or OIDC discovery."""
+
+    issuer: str  # the exact "iss"
+    audiences: tuple[str, ...] = Field(min_length=1)  # "aud" must hold one of these
+    algorithms: tuple[Algorithm, ...] = ("RS256", "ES256")
+    keys: tuple[StaticKey, ...] = ()
+    jwks_url: str | None = None
+    discovery: bool = False  # find jwks_uri at <issuer>/.well-known/openid-configuration
+    jwks_ttl_s: float = Field(default=600.0, gt=0)  # Envoy's 10 min
+    jwks_min_refresh_interval_s: float = Field(default=30.0, gt=0)  # unknown-kid cooldown
+    jwks_fetch_timeout_s: float = Field(default=1.0, gt=0)
+    clock_skew_s: float = Field(default=30.0, ge=0, le=60)
+    max_lifetime_s: float = Field(default=86400.0, gt=0)
+    subject_claim: str = "sub"
+    roles_claim: str = "roles"
+    scopes_claim: str = "scope"  # space-separated string or list
+    claims_to_metadata: Mapping[str, str] = {}  # claim -> metadata key (x-user-*)
+
+    @model_validator(mode="after")
+    def _has_keys(self) -> Issuer:
+        if not self.keys and self.jwks_url is None and not self.discovery:
+            raise ValueError("give keys, jwks_url or discovery: true")
+        return self
+
+
+class ApiKey(_Model):
+    """An API key, stored as the hex SHA-256 of the key, never the key itself."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    owner: str = Field(min_length=1)  # becomes x-user-id
+    scopes: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+
+class Auth(_Model):
+    issuers: tuple[Issuer, ...] = ()
+    api_keys: tuple[ApiKey, ...] = ()
+    api_key_header: str = "x-api-key"
+    # Send the client's Authorization / API-key header on to backends (both edges); off by
+    # default, so a backend never sees a bearer token it has no use for.
+    forward_credentials: bool = False
+    max_token_bytes: int = Field(default=4096, gt=0, le=8192)  # T-26
+    # Keys a client may never send; stripped on both edges before authentication (T-30).
+    gateway_owned: tuple[str, ...] = ("x-user-*", "x-gateway-*", "x-forwarded-*", "x-envoy-*")
+    # Sign the injected identity (HMAC-SHA256) so backends can tell it came from the gateway.
+    # The secret comes from this environment variable, never from the file.
+    identity_hmac_secret_env: str | None = None
+
+
+Access = Literal["public", "authenticated"]
+
+
+class AccessRule(_Model):
+    match: str  # fnmatch over "/pkg.Service/Method"
+    access: Access = "authenticated"
+    roles: tuple[str, ...] = ()  # any one of these
+    scopes: tuple[str, ...] = ()  # any one of these
+
+
+class Authorization(_Model):
+    default: Access = "public"
+    rules: tuple[AccessRule, ...] = ()  # first match wins
+
+
+class RateLimitRule(_Model):
+    match: str = "*"  # fnmatch over "/pkg.Service/Method"
+    key: Literal["ip", "user", "api_key", "route"] = "ip"
+    rate_per_s: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class RedisLimits(_Model):
+    url: str = "redis://127.0.0.1:6379/0"
+    timeout_s: float = Field(default=0.02, gt=0, le=0.5)  # T-21: Envoy's 20 ms
+    failure_mode: Literal["open", "closed"] = "open"
+
+
+class RateLimits(_Model):
+    store: Literal["memory", "redis"] = "memory"
+    redis: RedisLimits = RedisLimits()
+    rules: tuple[RateLimitRule, ...] = ()  # first match wins; no match = no limit
+    trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For is believed
+    max_keys: int = Field(default=100_000, ge=1)  # in-memory buckets kept (LRU) (T-24)
+
+
 class GatewayConfig(_Model):
     listen: Listeners = Listeners()
     descriptors: Descriptors
     backends: Mapping[str, Backend] = Field(min_length=1)
     transcoding: Transcoding = Transcoding()
     cors: Cors = Cors()
+    auth: Auth = Auth()
+    authorization: Authorization = Authorization()
+    rate_limits: RateLimits = RateLimits()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def backend_for(self, service: str) -> str | None:

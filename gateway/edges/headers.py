@@ -24,9 +24,8 @@ _KEY = re.compile(r"[0-9a-z.-]+")
 _VALUE = re.compile(r"[\x20-\x7e\t]*")  # visible ASCII: no CR, LF, NUL or non-ASCII
 
 
-def metadata_from_headers(
-    headers: Iterable[tuple[str, str]], forward: frozenset[str], forward_authorization: bool
-) -> Metadata:
+def metadata_from_headers(headers: Iterable[tuple[str, str]], forward: frozenset[str]
+                          ) -> Metadata:
     """The metadata a REST request sends on. Raises InvalidArgument naming a hostile header."""
     metadata: list[tuple[str, str | bytes]] = []
     for name, value in headers:
@@ -35,7 +34,7 @@ def metadata_from_headers(
             raise InvalidArgument(f"header {name[:64]!r}: underscores are not allowed in names")
         if lower.startswith(PREFIX):
             key = lower[len(PREFIX):]
-        elif lower in forward or (forward_authorization and lower == "authorization"):
+        elif lower in forward:
             key = lower
         else:
             continue

@@ -48,13 +48,15 @@ class Endpoint:
 
 class RestEdge:
     def __init__(self, schema: Schema, table: RouteTable, endpoints: Mapping[Route, Endpoint],
-                 pipeline: Handler, transcoding: Transcoding) -> None:
+                 pipeline: Handler, transcoding: Transcoding,
+                 credential_headers: tuple[str, ...] = ()) -> None:
         self._schema = schema
         self._table = table
         self._endpoints = endpoints
         self._pipeline = pipeline
-        self._forward = frozenset(transcoding.forward_headers)
-        self._forward_authorization = transcoding.forward_authorization
+        # Credentials always enter the pipeline; authentication decides whether they go on.
+        self._forward = frozenset((*transcoding.forward_headers, "authorization",
+                                   *credential_headers))
         self._max_body = transcoding.max_body_bytes
 
     def application(self, cors: Cors) -> web.Application:
@@ -85,9 +87,7 @@ class RestEdge:
             raw_path, _, raw_query = request.raw_path.partition("?")
             route, bindings = self._table.match(request.method, raw_path)
             endpoint = self._endpoints[route]
-            metadata = metadata_from_headers(
-                request.headers.items(), self._forward, self._forward_authorization
-            )
+            metadata = metadata_from_headers(request.headers.items(), self._forward)
             request_id = request_id_from(
                 tuple((k, v) for k, v in request.headers.items() if k.lower() == "x-request-id")
             )
