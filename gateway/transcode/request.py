@@ -39,8 +39,8 @@ _MAX_DEPTH_LIMIT: Final = 100  # json_format recurses ~4 Python frames per level
 JsonObject = dict[str, object]
 # (JSON value, its message plan, field path, depth, depth step of plain JSON below it)
 _Pending = tuple[object, MessagePlan | None, str, int, int]
-# A level of these is two levels of the binary message, where decoders stop at 100 by default.
 _CONTAINERS: Final = (dict, list)
+# A level of these is two levels of the binary message, where decoders stop at 100 by default.
 _STRUCTS: Final = frozenset(
     {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
 )
