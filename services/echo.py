@@ -73,7 +73,14 @@ class EchoService(pb_grpc.EchoServicer):
 
     async def EchoKitchen(self, request: pb.EchoKitchenRequest,
                           context: Context) -> pb.EchoKitchenRequest:
+        """Returns its request; metadata "echo-*" comes back as headers and "echo-*" trailers."""
         self._note(context)
+        echoed = tuple((k, v) for k, v in context.invocation_metadata() or ()
+                       if k.startswith("echo-"))
+        if echoed:
+            await context.send_initial_metadata(echoed)
+            context.set_trailing_metadata(tuple((k + "-trailer", v) for k, v in echoed
+                                                if not k.endswith("-bin")))
         return request
 
     async def GetBook(self, request: pb.GetBookRequest, context: Context) -> pb.Book:

@@ -89,7 +89,7 @@ class RestEdge:
             endpoint = self._endpoints[route]
             metadata = metadata_from_headers(request.headers.items(), self._forward)
             request_id = request_id_from(
-                tuple((k, v) for k, v in request.headers.items() if k.lower() == "x-request-id")
+                tuple(("x-request-id", v) for v in request.headers.getall("X-Request-ID", ()))
             )
             deadline = _client_deadline(request, started)
             body = await self._read_body(request) if route.body is not None else b""
