@@ -23,6 +23,7 @@ from gateway.errors import ConfigError
 from gateway.policies.deadline import Deadline
 from gateway.policies.request_id import PropagateRequestId
 from gateway.protoset import load_descriptors
+from gateway.tls import grpc_server_credentials, rest_ssl_context
 from gateway.transcode.request import DecodeOptions, compile_request_decoder
 from gateway.transcode.response import RenderOptions, compile_reply_encoder
 from gateway.transcode.route import Route
@@ -145,7 +146,8 @@ async def start(config: GatewayConfig) -> RunningGateway:
             running.rest_runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
             await running.rest_runner.setup()
             rest = config.listen.rest
-            site = web.TCPSite(running.rest_runner, rest.host, rest.port)
+            ssl_context = rest_ssl_context(rest.tls) if rest.tls is not None else None
+            site = web.TCPSite(running.rest_runner, rest.host, rest.port, ssl_context=ssl_context)
             await site.start()
             running.rest_port = _bound_port(site)
         if config.listen.grpc is not None:
@@ -165,7 +167,11 @@ async def _start_grpc(compiled: Compiled, pipeline: Handler) -> tuple[grpc.aio.S
     names = [*compiled.services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server, pool=compiled.schema.pool)
-    port = server.add_insecure_port(f"{listener.host}:{listener.port}")
+    address = f"{listener.host}:{listener.port}"
+    if listener.tls is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, grpc_server_credentials(listener.tls))
     await server.start()
     for service in ("", *compiled.services):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)

@@ -12,11 +12,29 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from gateway.errors import ConfigError
 
 Port = Annotated[int, Field(ge=0, le=65535)]
+
+
+def _relative_to_config(path: Path, info: ValidationInfo) -> Path:
+    base_dir = (info.context or {}).get("base_dir")
+    return base_dir / path if base_dir is not None and not path.is_absolute() else path
+
+
+# A file named in the config: a relative path is relative to the config file's directory.
+ConfigPath = Annotated[Path, AfterValidator(_relative_to_config)]
 
 
 class _Model(BaseModel):
@@ -26,9 +44,9 @@ class _Model(BaseModel):
 class ServerTls(_Model):
     """TLS on a listener; client_ca_file turns on client-certificate checks (gRPC edge, mTLS)."""
 
-    cert_file: Path
-    key_file: Path
-    client_ca_file: Path | None = None
+    cert_file: ConfigPath
+    key_file: ConfigPath
+    client_ca_file: ConfigPath | None = None
     require_client_cert: bool = False
 
 
@@ -46,9 +64,9 @@ class Listeners(_Model):
 class Descriptors(_Model):
     """Where the proto schema comes from: a FileDescriptorSet, or .proto files compiled at start."""
 
-    descriptor_set: Path | None = None
+    descriptor_set: ConfigPath | None = None
     proto_files: tuple[Path, ...] = ()  # named relative to an import path, as protoc wants them
-    import_paths: tuple[Path, ...] = ()
+    import_paths: tuple[ConfigPath, ...] = ()
 
     @model_validator(mode="after")
     def _one_source(self) -> Descriptors:
@@ -111,9 +129,9 @@ class Outlier(_Model):
 
 
 class BackendTls(_Model):
-    ca_file: Path | None = None  # None: the system roots
-    cert_file: Path | None = None  # client certificate for mTLS
-    key_file: Path | None = None
+    ca_file: ConfigPath | None = None  # None: the system roots
+    cert_file: ConfigPath | None = None  # client certificate for mTLS
+    key_file: ConfigPath | None = None
     server_name: str | None = None  # override the name checked in the backend's certificate
 
 
@@ -309,12 +327,9 @@ class GatewayConfig(_Model):
 def load(data: object, base_dir: Path | None = None) -> GatewayConfig:
     """Validate parsed YAML/JSON; relative paths resolve against base_dir."""
     try:
-        config = GatewayConfig.model_validate(data)
+        return GatewayConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
-    if base_dir is not None:
-        config = _resolve_paths(config, base_dir)
-    return config
 
 
 def load_file(path: Path) -> GatewayConfig:
@@ -335,13 +350,3 @@ def _describe(exc: ValidationError) -> str:
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
         problems.append(f"{key}: {error['msg']}")
     return "invalid config: " + "; ".join(problems)
-
-
-def _resolve_paths(config: GatewayConfig, base_dir: Path) -> GatewayConfig:
-    d = config.descriptors
-    resolve = base_dir.joinpath
-    descriptors = d.model_copy(update={
-        "descriptor_set": resolve(d.descriptor_set) if d.descriptor_set else None,
-        "import_paths": tuple(resolve(p) for p in d.import_paths),
-    })
-    return config.model_copy(update={"descriptors": descriptors})
