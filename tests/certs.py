@@ -37,7 +37,8 @@ class Authority:
                 x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
             ]), critical=False)
         cert = builder.sign(self._key, hashes.SHA256())
-        return Pair(_write(directory / f"{name}.crt", cert), _write_key(directory / f"{name}.key", key))
+        return Pair(_write(directory / f"{name}.crt", cert),
+                    _write_key(directory / f"{name}.key", key))
 
 
 def make_authority(directory: Path, name: str = "test-ca") -> Authority:
