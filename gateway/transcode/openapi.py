@@ -1,0 +1,628 @@
+"""The OpenAPI 3.0.3 document of a route table: paths from google.api.http, schemas from the
+proto3 JSON mapping as the gateway renders it. Pure: stdlib, protobuf, gateway.errors and
+gateway.transcode only.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final
+
+from google.protobuf import descriptor_pb2
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+
+from gateway.errors import ConfigError
+from gateway.transcode.coerce import compile_coercer
+from gateway.transcode.route import Route
+from gateway.transcode.routes import RouteTable
+from gateway.transcode.schema import Schema
+from gateway.transcode.template import DeepWildcard, Literal, Part, Variable, Wildcard
+
+__all__ = ["OpenApiOptions", "build_openapi"]
+
+Json = dict[str, Any]
+_REF: Final = "#/components/schemas/"
+_STATUS: Final = "google.rpc.Status"
+_ANY: Final = "google.protobuf.Any"
+_HTTP_BODY: Final = "google.api.HttpBody"
+_REPLY_SUFFIX: Final = "-Reply"  # "-" cannot occur in a proto name, so twins never clash
+_OPERATIONS: Final = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH",
+                                "TRACE"})  # the methods an OpenAPI 3.0 path item can hold
+_NDJSON: Final = "application/x-ndjson"
+_SSE: Final = "text/event-stream"
+_BINARY: Final[Json] = {"type": "string", "format": "binary"}
+_REGEX_SPECIAL: Final = re.compile(r"([\\^$.|?*+()\[\]{}/])")
+
+_T = FieldDescriptor
+_INT32: Final[Json] = {"type": "integer", "format": "int32"}
+_UINT32: Final[Json] = {"type": "integer", "format": "uint32", "minimum": 0, "maximum": 2**32 - 1}
+_INT64: Final[Json] = {"type": "string", "format": "int64"}
+_UINT64: Final[Json] = {"type": "string", "format": "uint64"}
+_NON_FINITE: Final = 'NaN and infinities are the JSON strings "NaN", "Infinity", "-Infinity".'
+_SCALARS: Final[Mapping[int, Json]] = MappingProxyType({
+    _T.TYPE_INT32: _INT32, _T.TYPE_SINT32: _INT32, _T.TYPE_SFIXED32: _INT32,
+    _T.TYPE_UINT32: _UINT32, _T.TYPE_FIXED32: _UINT32,
+    _T.TYPE_INT64: _INT64, _T.TYPE_SINT64: _INT64, _T.TYPE_SFIXED64: _INT64,
+    _T.TYPE_UINT64: _UINT64, _T.TYPE_FIXED64: _UINT64,
+    _T.TYPE_FLOAT: {"type": "number", "format": "float", "description": _NON_FINITE},
+    _T.TYPE_DOUBLE: {"type": "number", "format": "double", "description": _NON_FINITE},
+    _T.TYPE_BOOL: {"type": "boolean"},
+    _T.TYPE_STRING: {"type": "string"},
+    _T.TYPE_BYTES: {"type": "string", "format": "byte"},
+})
+# Well-known types with a JSON form of their own, inlined where they are used.
+_WKT: Final[Mapping[str, Json]] = MappingProxyType({
+    "google.protobuf.Timestamp": {
+        "type": "string", "format": "date-time",
+        "description": 'RFC 3339 in UTC, such as "2024-01-02T03:04:05.678Z".',
+    },
+    "google.protobuf.Duration": {
+        "type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?s$",
+        "description": 'Seconds with up to 9 fractional digits and an "s", such as "1.5s".',
+    },
+    "google.protobuf.FieldMask": {
+        "type": "string",
+        "description": 'Comma-separated lowerCamelCase paths, such as "displayName,address.city".',
+    },
+    "google.protobuf.Struct": {
+        "type": "object", "additionalProperties": {}, "description": "Any JSON object.",
+    },
+    "google.protobuf.Value": {"description": "Any JSON value."},
+    "google.protobuf.ListValue": {"type": "array", "items": {}, "description": "Any JSON array."},
+    "google.protobuf.Empty": {"type": "object", "description": "An empty JSON object."},
+})
+_FIXED: Final[Mapping[str, Json]] = MappingProxyType({
+    _STATUS: {
+        "type": "object",
+        "description": "The error body of every failed call (google.rpc.Status); the HTTP status "
+        "follows from the code.",
+        "properties": {
+            "code": {**_INT32, "description": "The google.rpc.Code, such as 5 for NOT_FOUND."},
+            "message": {"type": "string", "description": "A developer-facing error message."},
+            "details": {
+                "type": "array", "items": {"$ref": _REF + _ANY},
+                "description": "Machine-readable details, such as google.rpc.BadRequest.",
+            },
+        },
+    },
+    _ANY: {
+        "type": "object",
+        "description": "A message of any type (google.protobuf.Any): the fields of the message "
+        'and its type URL under "@type" (well-known types put their JSON under "value").',
+        "properties": {"@type": {
+            "type": "string",
+            "description": 'The type URL, such as "type.googleapis.com/google.rpc.BadRequest".',
+        }},
+        "required": ["@type"],
+        "additionalProperties": {},
+    },
+})
+
+
+@dataclass(frozen=True, slots=True)
+class OpenApiOptions:
+    """What the document shows: the info block, the JSON names the edge renders (as its
+    RenderOptions) and the success status per method ("/pkg.Service/Method" -> 2xx)."""
+
+    title: str = "API"
+    version: str = "v1"
+    use_proto_names: bool = False
+    emit_unpopulated: bool = False
+    success_status: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        for method, status in self.success_status.items():
+            if not 200 <= status < 300:
+                raise ConfigError(f"success status of {method}: {status} is not a 2xx status")
+
+
+def build_openapi(schema: Schema, table: RouteTable, options: OpenApiOptions) -> dict[str, Any]:
+    """The OpenAPI 3.0.3 document of every route, as a JSON-serializable dict.
+
+    Paths follow google/api/http.proto: `/v1/{name=shelves/*}` becomes `/v1/{name}` with the
+    segment pattern in the parameter (as grpc-gateway's openapiv2); a second route on the same
+    path and method renames its first parameter (`{name_1}`); custom kinds OpenAPI cannot name
+    (SEARCH) are listed under `x-custom-methods`. Fields the path and body leave free are query
+    parameters (`a.b` for nested fields, repeated parameters for repeated fields). Schemas follow
+    the proto3 JSON mapping: lowerCamelCase keys (proto names with `use_proto_names`), 64-bit
+    integers as strings, enums by name, well-known types in their JSON form; one component per
+    message, named by its full proto name. With `emit_unpopulated`, replies use "-Reply" twins
+    that list the always-printed fields as required. Errors are google.rpc.Status.
+
+    >>> doc = build_openapi(schema, compile_routes(schema), OpenApiOptions())
+    >>> doc["paths"]["/v1/users/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
+    {'schema': {'$ref': '#/components/schemas/users.v1.User'}}
+    """
+    return _Builder(schema, options).document(table.routes)
+
+
+class _Builder:
+    """Mutable while one document is built; never shared."""
+
+    def __init__(self, schema: Schema, options: OpenApiOptions) -> None:
+        self.schema = schema
+        self.options = options
+        self.comments = _comments(schema.files)
+        self.components: dict[str, Json] = copy.deepcopy(dict(_FIXED))
+
+    # -- document, paths, operations -------------------------------------------------------
+
+    def document(self, routes: Sequence[Route]) -> Json:
+        paths: dict[str, dict[str, Json]] = {}
+        custom: list[Json] = []
+        used_ids: set[str] = set()
+        bindings: dict[str, int] = {}
+        tags: dict[str, None] = {}
+        for route in routes:
+            index = bindings[route.method] = bindings.get(route.method, 0) + 1
+            operation_id = _operation_id(route, index, used_ids)
+            tags[route.service] = None
+            if route.http_method not in _OPERATIONS:
+                custom.append({"method": route.http_method, "path": str(route.template),
+                               "rpc": route.method, "operationId": operation_id})
+                continue
+            path, params = _openapi_path(route, paths)
+            paths.setdefault(path, {})[route.http_method.lower()] = self.operation(
+                route, operation_id, params
+            )
+        document: Json = {
+            "openapi": "3.0.3",
+            "info": {"title": self.options.title, "version": self.options.version},
+            "tags": [self.tag(name) for name in tags],
+            "paths": paths,
+            "components": {"schemas": dict(sorted(self.components.items()))},
+        }
+        if custom:
+            document["x-custom-methods"] = custom
+        return document
+
+    def tag(self, service: str) -> Json:
+        comment = self.comments.get(service)
+        return {"name": service, "description": comment} if comment else {"name": service}
+
+    def operation(self, route: Route, operation_id: str, params: Sequence[_Param]) -> Json:
+        operation: Json = {"operationId": operation_id, "tags": [route.service]}
+        service, _, method = route.method.lstrip("/").partition("/")
+        summary, _, description = self.comments.get(f"{service}.{method}", "").partition("\n\n")
+        if summary:
+            operation["summary"] = " ".join(summary.split())
+        if description.strip():
+            operation["description"] = description.strip()
+        parameters = [
+            self.path_parameter(route, segment, name) if isinstance(segment, Variable)
+            else _anonymous(segment, name)
+            for segment, name in params
+        ]
+        if route.body != "*":  # http.proto: with body "*" no field is left for the query
+            skip = frozenset((*route.path_fields, *((route.body,) if route.body else ())))
+            parameters += self.query(route.input, "", "", skip, (route.input.full_name,))
+        if parameters:
+            operation["parameters"] = parameters
+        if route.body is not None:
+            operation["requestBody"] = self.request_body(route)
+        operation["responses"] = self.responses(route)
+        found = self.schema.method(route.method)
+        if found is not None and found.GetOptions().deprecated:
+            operation["deprecated"] = True
+        return operation
+
+    def path_parameter(self, route: Route, variable: Variable, name: str) -> Json:
+        leaf = _leaf(route.input, variable.field_path)
+        schema = self.text_schema(leaf)
+        notes = [self.comments.get(leaf.full_name, "")]
+        if name != variable.field_path:
+            notes.insert(0, f"Sets field `{variable.field_path}`.")
+        if variable.segments != (Wildcard(),):
+            schema["pattern"] = "^" + "/".join(map(_regex, variable.segments)) + "$"
+            notes.append(f"Pattern: `{'/'.join(map(str, variable.segments))}`.")
+            if variable.multi_segment:
+                notes.append("Its `/` separate path segments: send them as they are, not as %2F.")
+        return _parameter(name, "path", schema, notes, leaf)
+
+    def query(
+        self, message: Descriptor, proto_prefix: str, key_prefix: str,
+        skip: frozenset[str], chain: tuple[str, ...],
+    ) -> list[Json]:
+        """Query parameters for the fields of `message` (google/api/http.proto rule 3)."""
+        found: list[Json] = []
+        for item in message.fields:
+            proto_path = proto_prefix + item.name
+            key = key_prefix + self.key(item)
+            if proto_path in skip or _is_map(item):
+                continue
+            if compile_coercer(item) is not None:  # the decoder reads it from text
+                schema = self.text_schema(item)
+                if item.is_repeated:
+                    schema = {"type": "array", "items": schema}
+                notes = [self.comments.get(item.full_name, "")]
+                parameter = _parameter(key, "query", schema, notes, item)
+                if item.is_repeated:
+                    parameter.update(style="form", explode=True)
+                found.append(parameter)
+            elif (
+                item.message_type is not None
+                and not item.is_repeated
+                and item.message_type.full_name not in (*_WKT, _ANY, *chain)
+            ):
+                found += self.query(item.message_type, proto_path + ".", key + ".", skip,
+                                    (*chain, item.message_type.full_name))
+        return found
+
+    def request_body(self, route: Route) -> Json:
+        """http.proto `body`: "*" is the request, else one top-level field; either way without
+        the fields the path binds (the decoder rejects a field that both set)."""
+        name = route.body or "*"
+        item = None if name == "*" else route.input.fields_by_name[name]
+        prefix = "" if item is None else name + "."
+        inside = frozenset(p.removeprefix(prefix) for p in route.path_fields
+                           if p.startswith(prefix))
+        description = self.comments.get((item or route.input).full_name, "")
+        message = route.input if item is None else item.message_type
+        if message is not None and message.full_name == _HTTP_BODY:
+            return {"content": {"*/*": {"schema": dict(_BINARY)}}}
+        if message is not None and inside:
+            schema = self.message_schema(message, inside, twin=False)
+            bound = ", ".join(f"`{path}`" for path in sorted(inside))
+            description = _join(description, f"The fields the path binds ({bound}) are not "
+                                "part of the body.")
+        elif item is None:
+            schema = self.message_value(route.input, twin=False)
+        else:
+            schema = self.field_schema(item, twin=False, described=False)
+        body: Json = {"content": {"application/json": {"schema": schema}}}
+        return {"description": description, **body} if description else body
+
+    def responses(self, route: Route) -> Json:
+        error = {"description": "The call failed: a google.rpc.Status; the HTTP status follows "
+                 "from its code.", "content": {"application/json": {"schema": _ref(_STATUS)}}}
+        status = 200 if route.server_streaming else self.options.success_status.get(
+            route.method, 200
+        )
+        if status == 204:
+            return {"204": {"description": "Success: no content."}, "default": error}
+        twin = self.options.emit_unpopulated
+        description = "Success."
+        schema: Json | None = None  # None: a raw google.api.HttpBody
+        if route.response_body is not None:
+            item = route.output.fields_by_name[route.response_body]
+            description = _join(description, self.comments.get(item.full_name, ""))
+            if item.is_repeated or _type_name(item) != _HTTP_BODY:
+                schema = self.field_schema(item, twin=twin, described=False)
+        elif route.output.full_name != _HTTP_BODY:
+            schema = self.message_value(route.output, twin=twin)
+        if schema is None:
+            content: Json = {"*/*": {"schema": dict(_BINARY)}}
+        else:
+            content = {"application/json": {"schema": schema}}
+        if route.server_streaming:
+            content = {
+                _NDJSON: {"schema": {
+                    "type": "object",
+                    "description": 'One JSON object per line: {"result": <message>} per reply '
+                    'message; a failure ends the stream with {"error": <google.rpc.Status>}.',
+                    "properties": {"result": schema or dict(_BINARY), "error": _ref(_STATUS)},
+                }},
+                _SSE: {"schema": {
+                    "type": "string",
+                    "description": "Sent when the request accepts text/event-stream: "
+                    '"data: <message JSON>" per reply message; a failure ends the stream with '
+                    '"event: error" and "data: <google.rpc.Status JSON>".',
+                }},
+            }
+        return {str(status): {"description": description, "content": content}, "default": error}
+
+    # -- schemas ---------------------------------------------------------------------------
+
+    def key(self, item: FieldDescriptor) -> str:
+        return item.name if self.options.use_proto_names else item.json_name
+
+    def text_schema(self, item: FieldDescriptor) -> Json:
+        """The schema of one element of a path or query field (scalar, enum or text WKT)."""
+        if item.enum_type is not None:
+            return _enum_values(item.enum_type)
+        if item.message_type is not None:
+            wrapped = _wrapped(item.message_type)
+            if wrapped is None:
+                return copy.deepcopy(_WKT[item.message_type.full_name])
+            return copy.deepcopy(dict(_SCALARS[wrapped.type]))
+        return copy.deepcopy(dict(_SCALARS[item.type]))
+
+    def field_schema(self, item: FieldDescriptor, *, twin: bool, described: bool = True) -> Json:
+        entry = item.message_type
+        if entry is not None and _is_map(item):
+            key, value = entry.fields_by_name["key"], entry.fields_by_name["value"]
+            schema: Json = {"type": "object", "additionalProperties": self.value(value, twin)}
+            if key.type != _T.TYPE_STRING:
+                kind = _SCALARS[key.type].get("format", "bool")
+                schema["description"] = f"Keys are {kind} values written as JSON strings."
+        elif item.is_repeated:
+            schema = {"type": "array", "items": self.value(item, twin)}
+        else:
+            schema = self.value(item, twin)
+        if not described:
+            return schema
+        notes = [self.comments.get(item.full_name, "")]
+        oneof = item.containing_oneof
+        if oneof is not None and not _proto3_optional(item):
+            members = ", ".join(f"`{self.key(f)}`" for f in oneof.fields)
+            notes.append(f"Member of oneof `{oneof.name}`: set at most one of {members}.")
+        return _described(schema, notes, deprecated=item.GetOptions().deprecated)
+
+    def value(self, item: FieldDescriptor, twin: bool) -> Json:
+        if item.message_type is not None:
+            return self.message_value(item.message_type, twin)
+        if item.enum_type is not None:
+            if item.enum_type.full_name == "google.protobuf.NullValue":
+                return {"nullable": True, "enum": [None], "description": "Always null."}
+            name = item.enum_type.full_name
+            if name not in self.components:
+                self.components[name] = _described(
+                    _enum_values(item.enum_type), [self.enum_description(item.enum_type)],
+                    deprecated=item.enum_type.GetOptions().deprecated,
+                )
+            return _ref(name)
+        return copy.deepcopy(dict(_SCALARS[item.type]))
+
+    def message_value(self, message: Descriptor, twin: bool) -> Json:
+        name = message.full_name
+        if name in _WKT:
+            return copy.deepcopy(_WKT[name])
+        if name in _FIXED:
+            return _ref(name)
+        wrapped = _wrapped(message)
+        if wrapped is not None:
+            return {**self.value(wrapped, twin), "nullable": True}
+        key = name + _REPLY_SUFFIX if twin else name
+        if key not in self.components:
+            self.components[key] = {}  # a placeholder: recursive types refer to it meanwhile
+            self.components[key] = self.message_schema(message, frozenset(), twin=twin)
+        return _ref(key)
+
+    def message_schema(self, message: Descriptor, skip: frozenset[str], *, twin: bool) -> Json:
+        """The object schema of `message`; the dotted field paths in `skip` are left out (the
+        properties on their way are inlined). `twin`: a reply printed with emit_unpopulated."""
+        properties: Json = {}
+        required: list[str] = []
+        for item in message.fields:
+            if item.name in skip:
+                continue
+            key = self.key(item)
+            inner = frozenset(p.partition(".")[2] for p in skip if p.startswith(item.name + "."))
+            if inner and item.message_type is not None:
+                properties[key] = _described(
+                    self.message_schema(item.message_type, inner, twin=twin),
+                    [self.comments.get(item.full_name, "")], deprecated=False, replace=True,
+                )
+            else:
+                properties[key] = self.field_schema(item, twin=twin)
+            if twin and not item.has_presence:
+                required.append(key)
+        schema: Json = {"type": "object", "properties": properties}
+        if required:
+            schema["required"] = required
+        notes = [self.comments.get(message.full_name, "")]
+        if twin:
+            notes.append("As a reply: fields without presence are always present.")
+        return _described(schema, notes, deprecated=message.GetOptions().deprecated)
+
+    def enum_description(self, enum: EnumDescriptor) -> str:
+        lines = [f"- `{value.name}`: {self.comments.get(f'{enum.full_name}.{value.name}', '')}"
+                 .rstrip(": ") for value in enum.values]
+        return _join(self.comments.get(enum.full_name, ""), "\n".join(lines))
+
+
+_Param = tuple[Variable | Wildcard | DeepWildcard, str]  # a path segment and its parameter name
+
+
+def _openapi_path(
+    route: Route, paths: Mapping[str, Mapping[str, Json]]
+) -> tuple[str, list[_Param]]:
+    """`/v1/{name=shelves/*}:get` -> `/v1/{name}:get`; anonymous `*`/`**` become parameters.
+
+    When another route already has this path and method, the first parameter is renamed
+    `{name_1}` (then `_2`, ...), as grpc-gateway's openapiv2 does.
+    """
+    taken = {v.field_path for v in route.template.variables}
+    parts: list[str] = []
+    params: list[_Param] = []
+    where: list[int] = []  # index in parts of each parameter
+    for segment in route.template.segments:
+        if isinstance(segment, Literal):
+            parts.append(segment.text)
+            continue
+        name = segment.field_path if isinstance(segment, Variable) else _fresh("wildcard", taken)
+        params.append((segment, name))
+        where.append(len(parts))
+        parts.append("{" + name + "}")
+    verb = f":{route.template.verb}" if route.template.verb else ""
+    path = "/" + "/".join(parts) + verb
+    method = route.http_method.lower()
+    if method in paths.get(path, {}):
+        if not params:
+            raise ConfigError(f"{route}: another route has the same OpenAPI path {path}")
+        segment, first = params[0]
+        count = 0
+        while method in paths.get(path, {}):
+            count += 1
+            renamed = f"{first}_{count}"
+            if renamed not in taken:
+                parts[where[0]] = "{" + renamed + "}"
+                path = "/" + "/".join(parts) + verb
+        params[0] = (segment, renamed)
+    return path, params
+
+
+def _fresh(stem: str, taken: set[str]) -> str:
+    count = 1
+    while f"{stem}{count}" in taken:
+        count += 1
+    taken.add(f"{stem}{count}")
+    return f"{stem}{count}"
+
+
+def _operation_id(route: Route, binding: int, used: set[str]) -> str:
+    """grpc-gateway's `Service_Method`, `Service_Method2` for the second binding; the full
+    service name (dots as `_`) when another package has a service of the same name."""
+    method = route.method.rpartition("/")[2]
+    suffix = str(binding) if binding > 1 else ""
+    candidate = f"{route.service.rpartition('.')[2]}_{method}{suffix}"
+    if candidate in used:
+        candidate = f"{route.service.replace('.', '_')}_{method}{suffix}"
+    unique, count = candidate, 1
+    while unique in used:
+        count += 1
+        unique = f"{candidate}_{count}"
+    used.add(unique)
+    return unique
+
+
+def _anonymous(segment: Variable | Wildcard | DeepWildcard, name: str) -> Json:
+    deep = isinstance(segment, DeepWildcard)
+    schema: Json = {"type": "string", "pattern": "^.*$"} if deep else {"type": "string"}
+    what = "Any number of path segments (`**`)" if deep else "Any one path segment (`*`)"
+    return {"name": name, "in": "path", "required": True, "schema": schema,
+            "description": f"{what}; the gateway does not read its value."}
+
+
+def _parameter(name: str, where: str, schema: Json, notes: Sequence[str],
+               item: FieldDescriptor) -> Json:
+    parameter: Json = {"name": name, "in": where}
+    if where == "path":
+        parameter["required"] = True
+    description = _join(*notes)
+    if description:
+        parameter["description"] = description
+    if item.GetOptions().deprecated:
+        parameter["deprecated"] = True
+    parameter["schema"] = schema
+    return parameter
+
+
+def _described(schema: Json, notes: Sequence[str], *, deprecated: bool,
+               replace: bool = False) -> Json:
+    """`schema` with a description (and deprecation); a $ref is wrapped in allOf, since
+    OpenAPI 3.0 ignores the siblings of a $ref."""
+    text = _join(*notes)
+    if not text and not deprecated:
+        return schema
+    schema = {"allOf": [schema]} if "$ref" in schema else dict(schema)
+    if text:
+        schema["description"] = text if replace else _join(text, schema.get("description", ""))
+    if deprecated:
+        schema["deprecated"] = True
+    return schema
+
+
+def _join(*texts: str) -> str:
+    return "\n\n".join(dict.fromkeys(text for text in texts if text))  # each text once
+
+
+def _ref(name: str) -> Json:
+    return {"$ref": _REF + name}
+
+
+def _enum_values(enum: EnumDescriptor) -> Json:
+    return {"type": "string", "enum": [value.name for value in enum.values]}
+
+
+def _regex(part: Part) -> str:
+    # ECMA 262, as OpenAPI's "pattern"; "*" is one segment, "**" any number of them.
+    if isinstance(part, Literal):
+        return _REGEX_SPECIAL.sub(r"\\\1", part.text)
+    return "[^/]+" if isinstance(part, Wildcard) else ".*"
+
+
+def _leaf(message: Descriptor, field_path: str) -> FieldDescriptor:
+    names = field_path.split(".")
+    for name in names[:-1]:  # compile_routes checked the path: singular messages to a leaf
+        inner = message.fields_by_name[name].message_type
+        assert inner is not None
+        message = inner
+    return message.fields_by_name[names[-1]]
+
+
+def _type_name(item: FieldDescriptor) -> str | None:
+    return None if item.message_type is None else item.message_type.full_name
+
+
+def _is_map(item: FieldDescriptor) -> bool:
+    return item.message_type is not None and item.message_type.GetOptions().map_entry
+
+
+def _wrapped(message: Descriptor) -> FieldDescriptor | None:
+    """The `value` field of a google.protobuf wrapper (StringValue, ...), else None."""
+    if message.file.name != "google/protobuf/wrappers.proto":
+        return None
+    return message.fields_by_name["value"]
+
+
+def _proto3_optional(item: FieldDescriptor) -> bool:
+    # its oneof is synthetic: the field is not a member of a real oneof
+    proto = descriptor_pb2.DescriptorProto()
+    assert item.containing_type is not None
+    item.containing_type.CopyToProto(proto)
+    return proto.field[item.index].proto3_optional
+
+
+def _comments(files: Sequence[descriptor_pb2.FileDescriptorProto]) -> dict[str, str]:
+    """Leading comments by full name: messages, fields, oneofs, enums, enum values (as
+    `pkg.Enum.VALUE`), services and methods (as `pkg.Service.Method`)."""
+    found: dict[str, str] = {}
+    for file in files:
+        located = {
+            tuple(location.path): location.leading_comments
+            for location in file.source_code_info.location
+            if location.leading_comments.strip()
+        }
+        for path, name in _elements(file):
+            text = located.get(path)
+            if text is not None:
+                found[name] = _clean(text)
+    return found
+
+
+def _elements(file: descriptor_pb2.FileDescriptorProto) -> Iterator[tuple[tuple[int, ...], str]]:
+    # Field numbers of descriptor.proto: FileDescriptorProto message_type 4, enum_type 5,
+    # service 6; DescriptorProto field 2, nested_type 3, enum_type 4, oneof_decl 8;
+    # EnumDescriptorProto value 2; ServiceDescriptorProto method 2.
+    prefix = f"{file.package}." if file.package else ""
+    for i, message in enumerate(file.message_type):
+        yield from _message_elements(message, (4, i), prefix + message.name)
+    for i, enum in enumerate(file.enum_type):
+        yield from _enum_elements(enum, (5, i), prefix + enum.name)
+    for i, service in enumerate(file.service):
+        yield (6, i), prefix + service.name
+        for j, method in enumerate(service.method):
+            yield (6, i, 2, j), f"{prefix}{service.name}.{method.name}"
+
+
+def _message_elements(
+    message: descriptor_pb2.DescriptorProto, path: tuple[int, ...], name: str
+) -> Iterator[tuple[tuple[int, ...], str]]:
+    yield path, name
+    for j, item in enumerate(message.field):
+        yield (*path, 2, j), f"{name}.{item.name}"
+    for j, oneof in enumerate(message.oneof_decl):
+        yield (*path, 8, j), f"{name}.{oneof.name}"
+    for j, nested in enumerate(message.nested_type):
+        yield from _message_elements(nested, (*path, 3, j), f"{name}.{nested.name}")
+    for j, enum in enumerate(message.enum_type):
+        yield from _enum_elements(enum, (*path, 4, j), f"{name}.{enum.name}")
+
+
+def _enum_elements(
+    enum: descriptor_pb2.EnumDescriptorProto, path: tuple[int, ...], name: str
+) -> Iterator[tuple[tuple[int, ...], str]]:
+    yield path, name
+    for j, value in enumerate(enum.value):
+        yield (*path, 2, j), f"{name}.{value.name}"
+
+
+def _clean(comment: str) -> str:
+    # "// text" keeps the space after "//": drop one leading space per line, keep indentation
+    lines = [line[1:] if line.startswith(" ") else line for line in comment.splitlines()]
+    return "\n".join(line.rstrip() for line in lines).strip()
