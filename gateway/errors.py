@@ -114,7 +114,14 @@ class UnsupportedMediaType(GatewayError):
 
 
 class Unauthenticated(GatewayError):
+    """`www_authenticate` is the challenge the REST edge sends as `WWW-Authenticate` (RFC 6750)."""
+
     code = Code.UNAUTHENTICATED
+
+    def __init__(self, message: str, details: Sequence[bytes] = (), *,
+                 www_authenticate: str | None = None) -> None:
+        super().__init__(message, details)
+        self.www_authenticate = www_authenticate
 
 
 class PermissionDenied(GatewayError):
@@ -122,11 +129,29 @@ class PermissionDenied(GatewayError):
 
 
 class RateLimited(GatewayError):
+    """Over a limit; the fields let each edge render Retry-After / RateLimit or retry pushback."""
+
     code = Code.RESOURCE_EXHAUSTED
 
-    def __init__(self, message: str, retry_after_s: float) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        retry_after_s: float,
+        *,
+        limit: int = 0,  # the quota (bucket size)
+        remaining: int = 0,
+        reset_s: float = 0.0,  # until the quota is whole again
+        window_s: float = 0.0,  # the policy window: how long the quota takes to refill
+        policy: str = "",  # the policy's name in RateLimit-Policy / RateLimit
+        details: Sequence[bytes] = (),
+    ) -> None:
+        super().__init__(message, details)
         self.retry_after_s = retry_after_s
+        self.limit = limit
+        self.remaining = remaining
+        self.reset_s = reset_s
+        self.window_s = window_s
+        self.policy = policy
 
 
 class DeadlineExceeded(GatewayError):
