@@ -227,12 +227,14 @@ class _Builder:
         self, message: Descriptor, proto_prefix: str, key_prefix: str,
         skip: frozenset[str], chain: tuple[str, ...],
     ) -> list[Json]:
-        """Query parameters for the fields of `message` (google/api/http.proto rule 3)."""
+        """Query parameters for the fields of `message` (google/api/http.proto rule 3): the
+        leaves that the decoder reads from text, by dotted name; a type already on `chain`
+        (recursion) is not entered again."""
         found: list[Json] = []
         for item in message.fields:
             proto_path = proto_prefix + item.name
             key = key_prefix + self.key(item)
-            if proto_path in skip or _is_map(item):
+            if proto_path in skip:
                 continue
             if compile_coercer(item) is not None:  # the decoder reads it from text
                 schema = self.text_schema(item)
@@ -243,7 +245,7 @@ class _Builder:
                 if item.is_repeated:
                     parameter.update(style="form", explode=True)
                 found.append(parameter)
-            elif (
+            elif (  # a singular message read field by field (maps are repeated)
                 item.message_type is not None
                 and not item.is_repeated
                 and item.message_type.full_name not in (*_WKT, _ANY, *chain)
@@ -357,7 +359,8 @@ class _Builder:
             return self.message_value(item.message_type, twin)
         if item.enum_type is not None:
             if item.enum_type.full_name == "google.protobuf.NullValue":
-                return {"nullable": True, "enum": [None], "description": "Always null."}
+                return {"type": "string", "nullable": True, "enum": [None],
+                        "description": "Always null."}  # OpenAPI 3.0 has no null type
             name = item.enum_type.full_name
             if name not in self.components:
                 self.components[name] = _described(
@@ -410,8 +413,10 @@ class _Builder:
         return _described(schema, notes, deprecated=message.GetOptions().deprecated)
 
     def enum_description(self, enum: EnumDescriptor) -> str:
-        lines = [f"- `{value.name}`: {self.comments.get(f'{enum.full_name}.{value.name}', '')}"
-                 .rstrip(": ") for value in enum.values]
+        lines = []
+        for value in enum.values:
+            comment = self.comments.get(f"{enum.full_name}.{value.name}")
+            lines.append(f"- `{value.name}`: {comment}" if comment else f"- `{value.name}`")
         return _join(self.comments.get(enum.full_name, ""), "\n".join(lines))
 
 
@@ -585,41 +590,27 @@ def _comments(files: Sequence[descriptor_pb2.FileDescriptorProto]) -> dict[str, 
     return found
 
 
+# Field numbers in descriptor.proto of the named elements each element holds (its path steps).
+_CHILDREN: Final[Mapping[str, tuple[tuple[str, int], ...]]] = MappingProxyType({
+    "FileDescriptorProto": (("message_type", 4), ("enum_type", 5), ("service", 6)),
+    "DescriptorProto": (("field", 2), ("nested_type", 3), ("enum_type", 4), ("oneof_decl", 8)),
+    "EnumDescriptorProto": (("value", 2),),
+    "ServiceDescriptorProto": (("method", 2),),
+})
+
+
 def _elements(file: descriptor_pb2.FileDescriptorProto) -> Iterator[tuple[tuple[int, ...], str]]:
-    # Field numbers of descriptor.proto: FileDescriptorProto message_type 4, enum_type 5,
-    # service 6; DescriptorProto field 2, nested_type 3, enum_type 4, oneof_decl 8;
-    # EnumDescriptorProto value 2; ServiceDescriptorProto method 2.
-    prefix = f"{file.package}." if file.package else ""
-    for i, message in enumerate(file.message_type):
-        yield from _message_elements(message, (4, i), prefix + message.name)
-    for i, enum in enumerate(file.enum_type):
-        yield from _enum_elements(enum, (5, i), prefix + enum.name)
-    for i, service in enumerate(file.service):
-        yield (6, i), prefix + service.name
-        for j, method in enumerate(service.method):
-            yield (6, i, 2, j), f"{prefix}{service.name}.{method.name}"
-
-
-def _message_elements(
-    message: descriptor_pb2.DescriptorProto, path: tuple[int, ...], name: str
-) -> Iterator[tuple[tuple[int, ...], str]]:
-    yield path, name
-    for j, item in enumerate(message.field):
-        yield (*path, 2, j), f"{name}.{item.name}"
-    for j, oneof in enumerate(message.oneof_decl):
-        yield (*path, 8, j), f"{name}.{oneof.name}"
-    for j, nested in enumerate(message.nested_type):
-        yield from _message_elements(nested, (*path, 3, j), f"{name}.{nested.name}")
-    for j, enum in enumerate(message.enum_type):
-        yield from _enum_elements(enum, (*path, 4, j), f"{name}.{enum.name}")
-
-
-def _enum_elements(
-    enum: descriptor_pb2.EnumDescriptorProto, path: tuple[int, ...], name: str
-) -> Iterator[tuple[tuple[int, ...], str]]:
-    yield path, name
-    for j, value in enumerate(enum.value):
-        yield (*path, 2, j), f"{name}.{value.name}"
+    """(source location path, full name) of every named element of `file`."""
+    pending: list[tuple[tuple[int, ...], str, Any]] = [((), file.package, file)]
+    while pending:
+        path, name, node = pending.pop()
+        if path:
+            yield path, name
+        for attribute, number in _CHILDREN.get(node.DESCRIPTOR.name, ()):
+            pending += [
+                ((*path, number, index), f"{name}.{child.name}" if name else child.name, child)
+                for index, child in enumerate(getattr(node, attribute))
+            ]
 
 
 def _clean(comment: str) -> str:
