@@ -450,13 +450,12 @@ def _openapi_path(
         if not params:
             raise ConfigError(f"{route}: another route has the same OpenAPI path {path}")
         segment, first = params[0]
-        count = 0
-        while method in paths.get(path, {}):
+        count, renamed = 0, first
+        while method in paths.get(path, {}) or renamed in taken:
             count += 1
             renamed = f"{first}_{count}"
-            if renamed not in taken:
-                parts[where[0]] = "{" + renamed + "}"
-                path = "/" + "/".join(parts) + verb
+            parts[where[0]] = "{" + renamed + "}"
+            path = "/" + "/".join(parts) + verb
         params[0] = (segment, renamed)
     return path, params
 
