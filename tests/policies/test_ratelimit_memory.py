@@ -1,4 +1,4 @@
-"""In-memory GCRA buckets against an injected clock: accuracy (T-19), refill, burst, bounds (T-24)."""
+"""In-memory GCRA buckets on an injected clock: accuracy (T-19), refill, burst, bounds (T-24)."""
 
 from __future__ import annotations
 
