@@ -1,0 +1,1 @@
+"""Benchmark runner (`python -m bench`), its baseline servers and load-generator glue; not tests."""

@@ -1,0 +1,172 @@
+"""Processes of a benchmark run: start each in its own process group, read the ports it
+announces, pin it to a CPU, read its CPU time and peak RSS from /proc, stop it by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+LOOPBACK = "127.0.0.1"  # everything binds and connects here only
+START_TIMEOUT_S = 30.0
+STOP_GRACE_S = 5.0
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(Exception):
+    """A scenario could not be run: a process did not start, a check or a load run failed."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Running:
+    role: str
+    proc: subprocess.Popen[bytes]
+    ports: dict[str, int]  # port name (from the announce regex's groups) -> port
+    log: Path
+    cpu: int | None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+def pinned(argv: Sequence[str], cpu: int | None) -> list[str]:
+    """`argv` run under `taskset -c cpu` (unchanged when cpu is None)."""
+    return [*argv] if cpu is None else ["taskset", "-c", str(cpu), *argv]
+
+
+def spawn(argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+    """Start argv in a new session (its own process group), stdout+stderr to `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP back (delivered afterwards) so that cleanup finishes."""
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    if proc.returncode is not None:
+        return  # reaped: its pid (and group id) may belong to someone else by now
+    try:
+        os.killpg(proc.pid, sig)  # the group id is the child's pid (start_new_session)
+    except ProcessLookupError:
+        pass
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of all threads of `pid` (/proc/PID/stat fields 14 and 15)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2:].split()  # fields[0] is field 3 (state)
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def cpu_times() -> dict[int, tuple[float, float]]:
+    """Per CPU, (busy, steal) seconds since boot from /proc/stat; busy excludes idle, iowait
+    and steal (time the hypervisor gave to other guests)."""
+    times = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, values[:8])
+            busy = user + nice + system + irq + softirq
+            times[int(name[3:])] = (busy / _CLK_TCK, steal / _CLK_TCK)
+    return times
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (clear_refs "5"); False where the kernel refuses."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise BenchError(f"/proc/{pid}/status has no VmHWM")
+
+
+def tail(log: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class Fleet:
+    """The server processes of one scenario; a context manager that stops them all on exit,
+    on an exception or on KeyboardInterrupt alike."""
+
+    def __init__(self) -> None:
+        self.running: list[Running] = []
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self, role: str, argv: Sequence[str], announce: Mapping[str, str], log: Path,
+              cpu: int | None) -> Running:
+        """Start argv, wait until its output announces every port of `announce` (port name ->
+        regex whose group 1 is the port), then pin all of its threads to `cpu`."""
+        proc = spawn(pinned(argv, cpu), log)
+        running = Running(role, proc, {}, log, cpu)
+        self.running.append(running)
+        patterns = {name: re.compile(regex) for name, regex in announce.items()}
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            output = log.read_text(errors="replace")
+            for name, pattern in patterns.items():
+                match = pattern.search(output)
+                if match:
+                    running.ports[name] = int(match.group(1))
+            if len(running.ports) == len(patterns):
+                break
+            if proc.poll() is not None:
+                raise BenchError(f"{role} exited with {proc.returncode} before announcing its "
+                                 f"ports:\n{tail(log)}")
+            if time.monotonic() > deadline:
+                missing = {n: r for n, r in announce.items() if n not in running.ports}
+                raise BenchError(f"{role} printed nothing matching {missing} within "
+                                 f"{START_TIMEOUT_S:.0f} s:\n{tail(log)}")
+            time.sleep(0.05)
+        if cpu is not None:  # threads started before exec inherit it too; re-pin all of them
+            subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(proc.pid)], check=True,
+                           stdout=subprocess.DEVNULL)
+        return running
+
+    def stop(self) -> None:
+        """SIGTERM every process group, wait STOP_GRACE_S, then SIGKILL what is left."""
+        with signals_deferred():
+            for running in self.running:
+                kill_group(running.proc, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE_S
+            for running in self.running:
+                try:
+                    running.proc.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    kill_group(running.proc, signal.SIGKILL)
+                    running.proc.wait()
+            self.running.clear()

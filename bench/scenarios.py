@@ -1,0 +1,126 @@
+"""The scenario registry: what each scenario starts (in order), which of its processes is under
+test and how it is loaded. A new scenario is one more Scenario in SCENARIOS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import yaml
+
+from bench.baselines.facade import DESCRIPTORS, fast_unavailable
+from bench.check import GRPC_METHOD, REST_PATH
+from bench.loadgen import Tool
+from bench.procs import LOOPBACK
+
+# How each process tells its ports: port name -> regex on its output whose group 1 is the port.
+GRPC_PORT = {"grpc": r"listening on \S*?:(\d+)"}  # services.cli: "users listening on HOST:PORT"
+REST_PORT = {"rest": r"listening on \S*?:(\d+)"}  # bench.baselines.site, the same form
+GATEWAY_PORTS = {"rest": r"REST on \S*?:(\d+)", "grpc": r"gRPC on \S*?:(\d+)"}  # its log
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """What a process's command line may depend on."""
+
+    python: str  # the interpreter running the bench
+    out: Path  # bench/out: generated files go here
+    ports: Mapping[str, int]  # "<role>.<port name>" of the processes started before it
+
+
+@dataclass(frozen=True, slots=True)
+class Proc:
+    role: str  # "backend", "gateway", "facade", "bare"
+    argv: Callable[[Launch], list[str]]
+    announce: Mapping[str, str]  # port name -> regex on its output, group 1 = the port
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    tool: Tool  # wrk: GET path; h2load: POST path with the GetUser frame
+    port: str  # "<role>.<port name>" that receives the load
+    path: str  # REST path or gRPC method
+
+
+def _available() -> str | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    what: str
+    procs: tuple[Proc, ...]  # started in this order, stopped together
+    under_test: str  # role of the process under test
+    load: Load
+    unavailable: Callable[[], str | None] = _available  # why it cannot run here, if it cannot
+
+
+def _users(launch: Launch) -> list[str]:
+    return [launch.python, "-m", "services.users", "--host", LOOPBACK, "--port", "0"]
+
+
+def _bare(launch: Launch) -> list[str]:
+    return [launch.python, "-m", "bench.baselines.bare", "--port", "0"]
+
+
+def _facade(renderer: str) -> Callable[[Launch], list[str]]:
+    def argv(launch: Launch) -> list[str]:
+        return [launch.python, "-m", "bench.baselines.facade", "--port", "0",
+                "--backend", f"{LOOPBACK}:{launch.ports['backend.grpc']}", "--renderer", renderer]
+
+    return argv
+
+
+def _gateway(launch: Launch) -> list[str]:
+    """Write the gateway's YAML config (both listeners on ephemeral ports) and serve it."""
+    config = {
+        "listen": {"rest": {"host": LOOPBACK, "port": 0}, "grpc": {"host": LOOPBACK, "port": 0}},
+        "descriptors": {"descriptor_set": str(DESCRIPTORS)},
+        "backends": {"users": {"services": ["users.v1.Users"],
+                               "addresses": [f"{LOOPBACK}:{launch.ports['backend.grpc']}"]}},
+    }
+    path = launch.out / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return [launch.python, "-m", "gateway", "serve", "--config", str(path)]
+
+
+BACKEND = Proc("backend", _users, GRPC_PORT)
+GATEWAY = Proc("gateway", _gateway, GATEWAY_PORTS)
+
+
+def _facade_scenario(renderer: str, what: str) -> Scenario:
+    return Scenario(
+        f"rest-facade-{renderer}", what,
+        (BACKEND, Proc("facade", _facade(renderer), REST_PORT)), "facade",
+        Load("wrk", "facade.rest", REST_PATH),
+        fast_unavailable if renderer == "fast" else _available,
+    )
+
+
+SCENARIOS: Mapping[str, Scenario] = MappingProxyType({s.name: s for s in (
+    Scenario("grpc-direct", "gRPC GetUser straight to the users backend (h2load)",
+             (BACKEND,), "backend", Load("h2load", "backend.grpc", GRPC_METHOD)),
+    Scenario("rest-bare", "bare aiohttp+uvloop answering the User's fixed JSON (wrk)",
+             (Proc("bare", _bare, REST_PORT),), "bare", Load("wrk", "bare.rest", REST_PATH)),
+    _facade_scenario("json", "hand-written aiohttp façade, MessageToDict + json.dumps (wrk)"),
+    _facade_scenario("orjson", "hand-written aiohttp façade, MessageToDict + orjson (wrk)"),
+    _facade_scenario("fast", "hand-written aiohttp façade, gateway compiled renderer (wrk)"),
+    Scenario("rest-gateway", "REST GetUser transcoded by the gateway (wrk)",
+             (BACKEND, GATEWAY), "gateway", Load("wrk", "gateway.rest", REST_PATH)),
+    Scenario("grpc-gateway", "gRPC GetUser through the gateway's gRPC edge (h2load)",
+             (BACKEND, GATEWAY), "gateway", Load("h2load", "gateway.grpc", GRPC_METHOD)),
+)})
+
+# (numerator, denominator): same-run ratios reported when both scenarios ran.
+RATIOS: tuple[tuple[str, str], ...] = (
+    ("rest-gateway", "rest-facade-json"),
+    ("rest-gateway", "rest-facade-fast"),
+    ("grpc-gateway", "grpc-direct"),
+    ("rest-facade-json", "grpc-direct"),
+    ("rest-facade-fast", "rest-facade-json"),
+    ("rest-gateway", "rest-bare"),
+)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install the benchmark load generators from Debian packages if they are missing:
+# wrk (HTTP/1.1) and h2load (package nghttp2-client, HTTP/2 and gRPC). Idempotent:
+# does nothing when both are on PATH; runs `apt-get update` at most once otherwise.
+set -euo pipefail
+
+declare -A PACKAGE_OF=([wrk]=wrk [h2load]=nghttp2-client)
+missing=()
+for tool in wrk h2load; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("${PACKAGE_OF[$tool]}")
+done
+if ((${#missing[@]} == 0)); then
+    echo "bench/setup.sh: wrk and h2load already installed"
+    exit 0
+fi
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || { echo "bench/setup.sh: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+    SUDO=(sudo)
+fi
+echo "bench/setup.sh: installing ${missing[*]}"
+"${SUDO[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+wrk --version 2>&1 | head -n 1 || true
+h2load --version | head -n 1
