@@ -36,6 +36,9 @@ if [[ $want_test_tools -eq 1 ]]; then
   if ! command -v redis-server >/dev/null; then apt_install redis-server; fi
   if [[ ! -x node_modules/.bin/buf ]]; then
     command -v npm >/dev/null || apt_install npm
-    npm ci --no-audit --no-fund --loglevel=error
+    # buf is pinned exactly in package.json and its platform binary is pinned by buf itself;
+    # no lock file, since npm drops other platforms' optional packages from it and `npm ci`
+    # then refuses it.
+    npm install --no-audit --no-fund --no-package-lock --loglevel=error
   fi
 fi
