@@ -289,3 +289,7 @@ def environment() -> dict[str, Any]:
                      **{name: importlib.metadata.version(name) for name in packages},
                      "wrk": command("wrk", "-v"), "h2load": command("h2load", "--version")},
     }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
