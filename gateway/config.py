@@ -7,6 +7,7 @@ keys, so a typo is an error naming the key instead of a silently ignored setting
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -342,6 +343,21 @@ def load_file(path: Path) -> GatewayConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"config {path} must be a mapping at the top level")
     return load(data, base_dir=path.resolve().parent)
+
+
+def identity_secret(auth: Auth) -> bytes | None:
+    """The HMAC key for signed identity metadata, from the environment variable auth names.
+
+    None when no variable is named; a named variable that is unset or shorter than 16 bytes is
+    a ConfigError, so a gateway never starts sending unsigned identity its backends expect signed.
+    """
+    name = auth.identity_hmac_secret_env
+    if name is None:
+        return None
+    secret = os.environ.get(name, "").encode("utf-8")
+    if len(secret) < 16:
+        raise ConfigError(f"auth.identity_hmac_secret_env: ${name} must hold at least 16 bytes")
+    return secret
 
 
 def _describe(exc: ValidationError) -> str:

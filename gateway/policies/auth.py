@@ -1,0 +1,92 @@
+"""Authenticate (bearer JWT or API key -> Principal on the Call) and Authorize (AccessRules).
+
+A credential that is sent is always checked, on public methods too (as Envoy): an invalid token
+is 401 even where none is needed. Exactly one credential per call: several `authorization`
+values, or a bearer token and an API key together, are 401. Credentials are removed from the
+metadata before the call goes on, unless `auth.forward_credentials`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import replace
+
+from gateway.auth.apikeys import ApiKeyVerifier
+from gateway.auth.common import rejected, required
+from gateway.auth.tokens import JwtVerifier
+from gateway.call import Call, Handler, Reply
+from gateway.config import Auth, Authorization
+from gateway.errors import PermissionDenied
+
+AUTHORIZATION = "authorization"
+
+
+class Authenticate:
+    """Sets call.principal from the one credential sent; anonymous calls go on with None."""
+
+    def __init__(self, auth: Auth, tokens: JwtVerifier, api_keys: ApiKeyVerifier) -> None:
+        self._tokens = tokens
+        self._api_keys = api_keys
+        self._api_key_header = auth.api_key_header.lower()
+        self._forward = auth.forward_credentials
+
+    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+        bearer = [v for k, v in call.metadata if k == AUTHORIZATION]
+        api_key = [v for k, v in call.metadata if k == self._api_key_header]
+        if not bearer and not api_key:
+            return await call_next(call)
+        if len(bearer) + len(api_key) > 1:
+            raise rejected("more than one credential sent")
+        if bearer:
+            principal = await self._tokens.verify(_bearer_token(bearer[0]))
+        elif isinstance(api_key[0], str):
+            principal = self._api_keys.verify(api_key[0])
+        else:
+            raise rejected("invalid API key")
+        metadata = call.metadata if self._forward else tuple(
+            (k, v) for k, v in call.metadata if k not in (AUTHORIZATION, self._api_key_header)
+        )
+        return await call_next(replace(call, principal=principal, metadata=metadata))
+
+
+def _bearer_token(value: str | bytes) -> str:
+    """`Bearer <token>` (scheme case-insensitive, RFC 7235); anything else is refused."""
+    if not isinstance(value, str):
+        raise rejected("malformed authorization header")
+    scheme, _, token = value.strip(" ").partition(" ")
+    if scheme.lower() != "bearer":
+        raise rejected("authorization scheme must be Bearer")
+    token = token.strip(" ")
+    if not token or " " in token:
+        raise rejected("malformed authorization header")
+    return token
+
+
+class Authorize:
+    """The first AccessRule whose pattern matches the method decides; else the default access.
+
+    public: anyone. authenticated: a principal. roles / scopes: any one of the listed roles, and
+    any one of the listed scopes (both when both are given); missing -> PERMISSION_DENIED.
+    """
+
+    def __init__(self, authorization: Authorization) -> None:
+        self._rules = tuple(
+            (re.compile(fnmatch.translate(rule.match)), rule) for rule in authorization.rules
+        )
+        self._default = authorization.default
+
+    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+        rule = next((rule for pattern, rule in self._rules if pattern.match(call.method)), None)
+        if (self._default if rule is None else rule.access) == "public":
+            return await call_next(call)
+        principal = call.principal
+        if principal is None:
+            raise required()
+        if rule is not None and rule.roles and not set(rule.roles) & set(principal.roles):
+            raise PermissionDenied(f"{call.method} requires one of the roles: "
+                                   + ", ".join(rule.roles))
+        if rule is not None and rule.scopes and not set(rule.scopes) & set(principal.scopes):
+            raise PermissionDenied(f"{call.method} requires one of the scopes: "
+                                   + ", ".join(rule.scopes))
+        return await call_next(call)
