@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -89,6 +90,18 @@ def make_stack(config: GatewayConfig, server: JwksServer, clock: FakeClock,
     return Stack(auth, backend, chain(auth.ordered(PropagateRequestId()), backend), server)
 
 
+@contextlib.asynccontextmanager
+async def running(config: GatewayConfig, server: JwksServer, clock: FakeClock,
+                  wall: FakeClock) -> AsyncIterator[Stack]:
+    """make_stack, started for the block and closed after it."""
+    built = make_stack(config, server, clock, wall)
+    await built.auth.start()
+    try:
+        yield built
+    finally:
+        await built.auth.close()
+
+
 @pytest.fixture
 async def stack(jwks: JwksServer, clock: FakeClock, wall: FakeClock) -> AsyncIterator[Stack]:
     """One JWKS issuer, an API key ("k-live", owner "batch"), every method authenticated."""
@@ -96,9 +109,5 @@ async def stack(jwks: JwksServer, clock: FakeClock, wall: FakeClock) -> AsyncIte
         issuers=(issuer_config(jwks, claims_to_metadata={"tenant": "x-user-tenant"}),),
         api_keys=(ApiKey(sha256=digest("k-live"), owner="batch", scopes=("orders:read",)),),
     ))
-    built = make_stack(config, jwks, clock, wall)
-    await built.auth.start()
-    try:
+    async with running(config, jwks, clock, wall) as built:
         yield built
-    finally:
-        await built.auth.close()

@@ -16,7 +16,7 @@ from gateway.errors import ConfigError, PermissionDenied, Unauthenticated
 from gateway.policies.auth import Authorize
 from gateway.policies.identity import verify_identity
 from gateway.policies.request_id import PropagateRequestId
-from tests.policies.conftest import Stack, make_stack
+from tests.policies.conftest import Stack, make_stack, running
 from tests.policies.jwks_server import (
     FakeClock,
     JwksServer,
@@ -72,16 +72,12 @@ async def test_forward_credentials_keeps_them(jwks: JwksServer, clock: FakeClock
         issuers=(issuer_config(jwks),), forward_credentials=True,
         api_keys=(ApiKey(sha256=digest("k-live"), owner="batch"),),
     ))
-    forwarding = make_stack(config, jwks, clock, wall)
-    await forwarding.auth.start()
-    try:
+    async with running(config, jwks, clock, wall) as forwarding:
         token = rsa_a.sign(claims(jwks.url))
         seen = await forwarding.send(bearer(token))
         assert ("authorization", f"Bearer {token}") in seen.metadata
         seen = await forwarding.send((("x-api-key", "k-live"),))
         assert ("x-api-key", "k-live") in seen.metadata
-    finally:
-        await forwarding.auth.close()
 
 
 def test_api_keys_are_kept_and_compared_as_digests() -> None:
@@ -143,15 +139,11 @@ async def test_public_by_default_lets_anonymous_calls_through(
     jwks: JwksServer, clock: FakeClock, wall: FakeClock, rsa_a: SigningKey
 ) -> None:
     config = gateway_config(Auth(issuers=(issuer_config(jwks),)), Authorization())
-    public = make_stack(config, jwks, clock, wall)
-    await public.auth.start()
-    try:
+    async with running(config, jwks, clock, wall) as public:
         assert (await public.send()).principal is None
         token = rsa_a.sign(claims(jwks.url, exp=0))  # a bad token on a public method: still 401
         with pytest.raises(Unauthenticated, match="token expired"):
             await public.send(bearer(token))
-    finally:
-        await public.auth.close()
 
 
 async def test_readiness_follows_the_jwks(jwks: JwksServer, clock: FakeClock, wall: FakeClock,

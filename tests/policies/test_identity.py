@@ -19,7 +19,7 @@ from gateway.policies.identity import (
     verify_identity,
 )
 from gateway.policies.request_id import PropagateRequestId
-from tests.policies.conftest import Stack, make_stack
+from tests.policies.conftest import Stack, running
 from tests.policies.jwks_server import (
     FakeClock,
     JwksServer,
@@ -67,12 +67,8 @@ async def signed(jwks: JwksServer, clock: FakeClock, wall: FakeClock,
         Authorization(default="authenticated",
                       rules=(AccessRule(match="/pub.*", access="public"),)),
     )
-    built = make_stack(config, jwks, clock, wall)
-    await built.auth.start()
-    try:
+    async with running(config, jwks, clock, wall) as built:
         yield built
-    finally:
-        await built.auth.close()
 
 
 def test_strip_removes_every_spelling_and_keeps_the_rest() -> None:
