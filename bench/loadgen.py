@@ -10,6 +10,7 @@ import math
 import os
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,8 +89,9 @@ def run_bounded(argv: Sequence[str], log: Path, cpu: int | None,
     Returns (exit code, output, CPU seconds it used from its wait4 rusage). The process group
     is killed when the limit passes or the caller is interrupted.
     """
-    proc = spawn(pinned(argv, cpu), log)
+    proc: subprocess.Popen[bytes] | None = None
     try:
+        proc = spawn(pinned(argv, cpu), log)  # inside the try: the finally kills it
         deadline = time.monotonic() + limit_s
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -100,7 +102,7 @@ def run_bounded(argv: Sequence[str], log: Path, cpu: int | None,
                 raise BenchError(f"{argv[0]} still running after {limit_s:.0f} s; killed")
             time.sleep(0.05)
     finally:
-        if proc.returncode is None:
+        if proc is not None and proc.returncode is None:
             with signals_deferred():
                 kill_group(proc, signal.SIGKILL)
                 proc.wait()

@@ -131,6 +131,8 @@ class Fleet:
               cpu: int | None) -> Running:
         """Start argv, wait until its output announces every port of `announce` (port name ->
         regex whose group 1 is the port), then pin all of its threads to `cpu`."""
+        # Registered at once so that stop() finds it. (Not under signals_deferred: children
+        # would inherit the blocked signal mask and ignore our SIGTERM.)
         proc = spawn(pinned(argv, cpu), log)
         running = Running(role, proc, {}, log, cpu)
         self.running.append(running)
@@ -153,8 +155,10 @@ class Fleet:
                                  f"{START_TIMEOUT_S:.0f} s:\n{tail(log)}")
             time.sleep(0.05)
         if cpu is not None:  # threads started before exec inherit it too; re-pin all of them
-            subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(proc.pid)], check=True,
-                           stdout=subprocess.DEVNULL)
+            pin = subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(proc.pid)],
+                                 capture_output=True, text=True)
+            if pin.returncode:
+                raise BenchError(f"cannot pin {role} to cpu{cpu}: {pin.stderr.strip()}")
         return running
 
     def stop(self) -> None:
