@@ -30,7 +30,6 @@ from gateway.transcode.route import Route
 from gateway.transcode.routes import RouteTable, compile_routes
 from gateway.transcode.schema import Schema
 from gateway.upstream.forward import Upstream
-from gateway.upstream.pool import BackendPool
 
 log = logging.getLogger(__name__)
 
@@ -98,17 +97,7 @@ def build_pipeline(compiled: Compiled, upstream: Handler) -> Handler:
 
 
 def build_upstream(compiled: Compiled) -> Upstream:
-    pools = {
-        name: BackendPool(name, backend.addresses)
-        for name, backend in compiled.config.backends.items()
-    }
-    return Upstream(
-        {service: pools[backend] for service, backend in compiled.services.items()},
-        {
-            service: compiled.config.backends[backend].timeout_s
-            for service, backend in compiled.services.items()
-        },
-    )
+    return Upstream.from_config(compiled.config, compiled.services)
 
 
 @dataclass(eq=False)
@@ -139,6 +128,7 @@ async def start(config: GatewayConfig) -> RunningGateway:
     pipeline = build_pipeline(compiled, upstream)
     running = RunningGateway(compiled, upstream)
     try:
+        await upstream.start()
         if config.listen.rest is not None:
             edge = RestEdge(compiled.schema, compiled.table, compiled.endpoints, pipeline,
                             config.transcoding)

@@ -73,6 +73,7 @@ class GatewayError(Exception):
 
     code: Code = Code.INTERNAL
     status_override: int | None = None  # an HTTP status that differs from HTTP_STATUS[code]
+    attempts: int = 1  # backend attempts made before this error (set by the upstream)
 
     def __init__(self, message: str, details: Sequence[bytes] = ()) -> None:
         super().__init__(message)

@@ -1,69 +1,206 @@
-"""Upstream.forward: the terminal Handler that makes the gRPC call on the chosen backend."""
+"""Upstream: the terminal Handler. breaker -> retry(concurrency slot -> pick instance -> grpc.aio
+call -> record the outcome) for the four call kinds; built from config, started and closed."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
-from gateway.call import Call, Reply
+from gateway.call import Call, Metadata, Reply
+from gateway.config import Backend, GatewayConfig
 from gateway.errors import DeadlineExceeded, Unimplemented
-from gateway.upstream.pool import BackendPool
-from gateway.upstream.status import from_rpc_error, to_metadata
+from gateway.upstream.balancer import make_balancer
+from gateway.upstream.breaker import Breakers, BreakerStatus, CircuitBreaker, State
+from gateway.upstream.budget import RetryBudget
+from gateway.upstream.channel import credentials, open_channel
+from gateway.upstream.health import HealthChecker
+from gateway.upstream.limit import ConcurrencyLimit
+from gateway.upstream.outlier import OutlierDetector
+from gateway.upstream.pool import BackendPool, Instance, InstanceStatus, Picked
+from gateway.upstream.retry import RetryPolicy, Sleep
+from gateway.upstream.status import BackendFailed, Failure, classify, to_metadata
+
+REQUEST_ID = "x-request-id"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Backend:
+    """Everything the gateway holds for one backend, built once."""
+
+    name: str
+    config: Backend
+    pool: BackendPool
+    breakers: Breakers
+    budget: RetryBudget
+    limit: ConcurrencyLimit
+    retry: RetryPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class BackendStatus:
+    instances: tuple[InstanceStatus, ...]
+    breakers: tuple[BreakerStatus, ...]
+    in_flight: int
+    max_requests: int
 
 
 class Upstream:
-    """Routes a Call to the pool serving its service and returns the backend's Reply."""
+    """Routes a Call to the backend serving its service and returns the backend's Reply."""
 
-    def __init__(self, pools: Mapping[str, BackendPool], default_timeout_s: Mapping[str, float]
-                 ) -> None:
-        self._pools = pools  # proto service full name -> pool
-        self._default_timeout_s = default_timeout_s  # proto service full name -> seconds
+    def __init__(self, backends: Mapping[str, _Backend], services: Mapping[str, str],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._backends = backends
+        self._routes = {service: backends[name] for service, name in services.items()}
+        self._clock = clock
+        self.health = HealthChecker({
+            name: (b.config.health_check, b.pool.instances) for name, b in backends.items()
+        })
+
+    @classmethod
+    def from_config(cls, config: GatewayConfig, services: Mapping[str, str],
+                    clock: Callable[[], float] = time.monotonic,
+                    sleep: Sleep = asyncio.sleep) -> Upstream:
+        """`services` maps proto service full names to backend names."""
+        creds = {name: credentials(name, b.tls) for name, b in config.backends.items()}
+        backends = {}
+        for name, backend in config.backends.items():
+            server_name = backend.tls.server_name if backend.tls else None
+            instances = [Instance(address, open_channel(address, creds[name], server_name))
+                         for address in backend.addresses]
+            outlier = OutlierDetector(name, backend.outlier, instances)
+            budget = RetryBudget(backend.retry, clock)
+            backends[name] = _Backend(
+                name, backend,
+                BackendPool(name, instances, make_balancer(backend.lb), outlier, clock),
+                Breakers(name, backend.breaker, clock), budget,
+                ConcurrencyLimit(name, backend.max_requests),
+                RetryPolicy(backend.retry, budget, clock, sleep),
+            )
+        return cls(backends, services, clock)
+
+    async def start(self) -> None:
+        await self.health.start()
+
+    async def close(self) -> None:
+        await self.health.close()
+        for backend in self._backends.values():
+            await backend.pool.close()
+
+    def ready(self) -> bool:
+        """Every required backend has an instance that passes its health check."""
+        return all(self.health.healthy_instances(name) >= 1
+                   for name, backend in self._backends.items() if backend.config.required)
+
+    def snapshot(self) -> dict[str, BackendStatus]:
+        return {
+            name: BackendStatus(b.pool.status(), b.breakers.status(), b.limit.in_flight,
+                                b.limit.max_requests)
+            for name, b in self._backends.items()
+        }
 
     async def __call__(self, call: Call) -> Reply:
         service = call.method[1:].partition("/")[0]
-        pool = self._pools.get(service)
-        if pool is None:
+        backend = self._routes.get(service)
+        if backend is None:
             raise Unimplemented(f"no backend serves {service!r}")
-        timeout = self._timeout(call, service)
-        instance = pool.pick()
-        invoke = instance.multicallable(call.method, call.kind)
-        rpc = invoke(call.payload, timeout=timeout, metadata=call.metadata or None)
-        if call.kind.streams_replies:
+        breaker = backend.breakers.get(call.method)
+        probe = breaker.admit()
+        try:
+            backend.budget.record_request()
+            if call.kind.streams_replies:
+                return await self._open_stream(backend, breaker, probe, call)
+            tried: list[Instance] = []
+            return await backend.retry.run(
+                call,
+                lambda: self._unary(backend, breaker, probe, call, tried),
+                lambda: breaker.state is State.CLOSED,
+            )
+        finally:
+            breaker.release(probe)
+
+    async def _unary(self, backend: _Backend, breaker: CircuitBreaker, probe: bool, call: Call,
+                     tried: list[Instance]) -> Reply:
+        with ExitStack() as held:
+            rpc, picked = self._dispatch(backend, call, held, tried)
+            try:
+                payload = await rpc
+                initial = to_metadata(await rpc.initial_metadata())
+                trailers = to_metadata(await rpc.trailing_metadata())
+            except grpc.aio.AioRpcError as exc:
+                failure = classify(exc, backend.name)
+                _record(backend, breaker, picked, probe, failure)
+                raise BackendFailed(failure) from None
+            _record(backend, breaker, picked, probe, None)
+        return Reply(payload, initial, trailers, backend=backend.name)
+
+    async def _open_stream(self, backend: _Backend, breaker: CircuitBreaker, probe: bool,
+                           call: Call) -> Reply:
+        """Open a reply stream; never retried (T-11). Its outcome counts when it ends (grpc.aio
+        reports even a refused connection only then); a stream cut short counts for nothing."""
+        with ExitStack() as held:
+            rpc, picked = self._dispatch(backend, call, held, [])
             try:
                 initial = to_metadata(await rpc.initial_metadata())
-            except grpc.aio.AioRpcError as exc:
-                raise from_rpc_error(exc, pool.name) from None
-            return Reply(_replies(rpc, pool.name), initial, backend=pool.name)
-        try:
-            payload = await rpc
-            initial = to_metadata(await rpc.initial_metadata())
-            trailers = to_metadata(await rpc.trailing_metadata())
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, pool.name) from None
-        return Reply(payload, initial, trailers, backend=pool.name)
+            except BaseException:
+                rpc.cancel()
+                raise
+            ending = held.pop_all()  # the slot and the instance load last as long as the stream
+        rpc.add_done_callback(lambda _: ending.close())  # at once if the call is already over
+        ended = functools.partial(_record, backend, breaker, picked, probe)
+        return Reply(_replies(rpc, backend.name, ended), initial, backend=backend.name)
 
-    def _timeout(self, call: Call, service: str) -> float:
+    def _dispatch(self, backend: _Backend, call: Call, held: ExitStack,
+                  tried: list[Instance]) -> tuple[Any, Picked]:
+        """Take a slot and an instance (released by `held`) and start the call on it."""
+        timeout = self._timeout(call, backend.config)
+        held.enter_context(backend.limit.slot())
+        picked = backend.pool.pick(tried)
+        held.callback(backend.pool.release, picked)
+        tried.append(picked.instance)
+        invoke = picked.instance.multicallable(call.method, call.kind)
+        return invoke(call.payload, timeout=timeout, metadata=_outgoing(call) or None), picked
+
+    def _timeout(self, call: Call, config: Backend) -> float:
         if call.deadline is None:
-            return self._default_timeout_s[service]
-        remaining = call.deadline - time.monotonic()
+            return config.timeout_s
+        remaining = call.deadline - self._clock()
         if remaining <= 0:
             raise DeadlineExceeded(f"deadline exceeded before calling {call.method}")
         return remaining
 
-    async def close(self) -> None:
-        for pool in {id(p): p for p in self._pools.values()}.values():
-            await pool.close()
 
-async def _replies(rpc: Any, backend: str) -> AsyncIterator[bytes]:
+def _record(backend: _Backend, breaker: CircuitBreaker, picked: Picked, probe: bool,
+            failure: Failure | None) -> None:
+    fault = failure is not None and failure.fault
+    backend.pool.record(picked, fault)
+    breaker.record(fault, probe)
+
+
+def _outgoing(call: Call) -> Metadata:
+    """The call's metadata, with its request id on every attempt."""
+    if call.request_id and all(key != REQUEST_ID for key, _ in call.metadata):
+        return (*call.metadata, (REQUEST_ID, call.request_id))
+    return call.metadata
+
+
+async def _replies(rpc: Any, backend: str, ended: Callable[[Failure | None], None]
+                   ) -> AsyncIterator[bytes]:
     """The reply stream; closing it early (client gone) cancels the backend call."""
     try:
         async for message in rpc:
             yield message
     except grpc.aio.AioRpcError as exc:
-        raise from_rpc_error(exc, backend) from None
+        failure = classify(exc, backend)
+        ended(failure)
+        raise failure.error from None
+    else:
+        ended(None)
     finally:
         rpc.cancel()
-

@@ -1,33 +1,35 @@
-"""Backend pools: one grpc.aio channel per instance, reused multicallables, round-robin pick."""
+"""The instances of one backend: channel, health, ejection and load per instance; pick() one."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import grpc
 
 from gateway.call import Kind
-
-# Channel options for a proxy: no per-RPC tracing of channel args, keepalive so dead peers are
-# noticed, and no message size cap below the edge's own limits.
-CHANNEL_OPTIONS: Sequence[tuple[str, Any]] = (
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
-    ("grpc.enable_retries", 0),  # retries are the gateway's policy, not the channel's
-)
+from gateway.errors import Unavailable
+from gateway.upstream.balancer import Balancer
+from gateway.upstream.outlier import Ejection, OutlierDetector
 
 
-@dataclass(eq=False)
+class Health(Enum):
+    UNKNOWN = "unknown"  # not checked yet: still picked, not counted as ready
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+
+
+@dataclass(eq=False, slots=True)
 class Instance:
-    """One address of a backend, with its channel and cached multicallables."""
+    """One address of a backend and the state the gateway keeps about it."""
 
     address: str
     channel: grpc.aio.Channel
+    health: Health = Health.HEALTHY
+    outstanding: int = 0  # calls in flight (streams until they end)
+    ejection: Ejection = field(default_factory=Ejection)
     _callables: dict[tuple[str, Kind], Callable[..., Any]] = field(default_factory=dict)
 
     def multicallable(self, method: str, kind: Kind) -> Callable[..., Any]:
@@ -41,19 +43,59 @@ class Instance:
         return found
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Picked:
+    instance: Instance
+    probe: int  # non-zero: the one call let through to an instance whose ejection ran out
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceStatus:
+    address: str
+    health: str
+    ejected: bool
+    ejections: int
+    outstanding: int
+
+
 class BackendPool:
-    """The instances of one backend; pick() chooses the next one round-robin."""
+    """pick() skips unhealthy and ejected instances and prefers ones not tried yet."""
 
-    def __init__(self, name: str, addresses: Sequence[str]) -> None:
+    def __init__(self, name: str, instances: Sequence[Instance], balancer: Balancer,
+                 outlier: OutlierDetector, clock: Callable[[], float]) -> None:
         self.name = name
-        self.instances = tuple(
-            Instance(address, grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS))
-            for address in addresses
-        )
-        self._cycle = itertools.cycle(self.instances)
+        self.instances = tuple(instances)
+        self._balancer = balancer
+        self._outlier = outlier
+        self._clock = clock
 
-    def pick(self) -> Instance:
-        return next(self._cycle)
+    def pick(self, avoid: Collection[Instance] = ()) -> Picked:
+        now = self._clock()
+        usable = [i for i in self.instances
+                  if i.health is not Health.UNHEALTHY and self._outlier.admits(i, now)]
+        fresh = [i for i in usable if i not in avoid] or usable
+        if not fresh:
+            raise Unavailable(f"no healthy instance of backend {self.name!r}")
+        instance = self._balancer.pick(fresh)
+        picked = Picked(instance, self._outlier.picked(instance, now))
+        instance.outstanding += 1
+        return picked
+
+    def record(self, picked: Picked, fault: bool) -> None:
+        self._outlier.record(picked.instance, fault, picked.probe, self._clock())
+
+    def release(self, picked: Picked) -> None:
+        picked.instance.outstanding -= 1
+        if picked.probe:
+            self._outlier.probe_done(picked.instance, picked.probe)
+
+    def status(self) -> tuple[InstanceStatus, ...]:
+        now = self._clock()
+        return tuple(
+            InstanceStatus(i.address, i.health.value, self._outlier.ejected(i, now),
+                           i.ejection.times, i.outstanding)
+            for i in self.instances
+        )
 
     async def close(self) -> None:
         for instance in self.instances:

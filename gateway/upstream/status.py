@@ -1,6 +1,9 @@
-"""The one seam where grpc.aio's AioRpcError becomes the gateway's UpstreamError."""
+"""The one seam where grpc.aio's AioRpcError becomes a gateway error, and which of those are
+the backend's fault (they count against the instance and the breaker) or retryable."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -11,23 +14,42 @@ from gateway.errors import Code, DeadlineExceeded, GatewayError, Unavailable, Up
 
 DETAILS_KEY = "grpc-status-details-bin"
 
+# Faults of the backend (Envoy's 5xx / gateway failures); caller errors (INVALID_ARGUMENT,
+# NOT_FOUND, PERMISSION_DENIED, ...) never eject an instance or open a breaker (T-05).
+FAULT_CODES = frozenset({Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED, Code.INTERNAL, Code.UNKNOWN})
 
-def from_rpc_error(exc: grpc.aio.AioRpcError, backend: str) -> GatewayError:
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One failed attempt: the error the client would see, and what it says about the backend."""
+
+    error: GatewayError
+    trailers: Metadata  # the backend's trailing metadata (pushback lives here)
+    transport: bool  # no reply from the backend's application: refused, reset, unreachable
+
+    @property
+    def fault(self) -> bool:
+        return self.error.code in FAULT_CODES
+
+
+class BackendFailed(Exception):
+    """An attempt failed at the backend; the upstream unwraps it to `failure.error`."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.error.message)
+        self.failure = failure
+
+
+def classify(exc: grpc.aio.AioRpcError, backend: str) -> Failure:
     """Keep the backend's code, message, google.rpc.Status details and trailers."""
     code = Code(exc.code().value[0])
     trailers = to_metadata(exc.trailing_metadata())
-    details: tuple[bytes, ...] = ()
-    for key, value in trailers:
-        if key == DETAILS_KEY and isinstance(value, bytes):
-            details = _status_details(value)
-    message = exc.details() or code.name
-    if code is Code.UNAVAILABLE and _is_transport_failure(exc):
-        # connection refused / reset: name the backend, not grpc's C-core wording
-        return Unavailable(f"backend {backend!r} is unavailable: {message}")
-    if code is Code.DEADLINE_EXCEEDED and not trailers:
-        return DeadlineExceeded(f"deadline exceeded waiting for backend {backend!r}")
-    kept = tuple((k, v) for k, v in trailers if k != DETAILS_KEY)
-    return UpstreamError(message, code, details, kept)
+    transport = not trailers and not exc.initial_metadata()
+    return Failure(_error(exc, code, trailers, transport, backend), trailers, transport)
+
+
+def from_rpc_error(exc: grpc.aio.AioRpcError, backend: str) -> GatewayError:
+    return classify(exc, backend).error
 
 
 def to_metadata(metadata: object) -> Metadata:
@@ -37,13 +59,25 @@ def to_metadata(metadata: object) -> Metadata:
     return tuple((str(k), v) for k, v in metadata)  # type: ignore[attr-defined]
 
 
+def _error(exc: grpc.aio.AioRpcError, code: Code, trailers: Metadata, transport: bool,
+           backend: str) -> GatewayError:
+    message = exc.details() or code.name
+    if code is Code.UNAVAILABLE and transport:
+        # connection refused / reset: name the backend, not grpc's C-core wording
+        return Unavailable(f"backend {backend!r} is unavailable: {message}")
+    if code is Code.DEADLINE_EXCEEDED and not trailers:
+        return DeadlineExceeded(f"deadline exceeded waiting for backend {backend!r}")
+    details: tuple[bytes, ...] = ()
+    for key, value in trailers:
+        if key == DETAILS_KEY and isinstance(value, bytes):
+            details = _status_details(value)
+    kept = tuple((k, v) for k, v in trailers if k != DETAILS_KEY)
+    return UpstreamError(message, code, details, kept)
+
+
 def _status_details(blob: bytes) -> tuple[bytes, ...]:
     try:
         status = status_pb2.Status.FromString(blob)
     except DecodeError:  # a garbled details blob must not hide the status itself
         return ()
     return tuple(detail.SerializeToString() for detail in status.details)
-
-
-def _is_transport_failure(exc: grpc.aio.AioRpcError) -> bool:
-    return not exc.trailing_metadata() and not exc.initial_metadata()

@@ -1,0 +1,54 @@
+"""Channels to backend instances: grpc.aio options for a proxy, plaintext or TLS / mTLS."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from gateway.config import BackendTls
+from gateway.errors import ConfigError
+
+# Channel options for a proxy: keepalive so dead peers are noticed, no message size cap below the
+# edge's own limits, and no retries of the channel's own (retries are the gateway's policy).
+CHANNEL_OPTIONS: Sequence[tuple[str, Any]] = (
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.enable_retries", 0),
+)
+
+
+def credentials(backend: str, tls: BackendTls | None) -> grpc.ChannelCredentials | None:
+    """TLS credentials from the backend's files, read once; None means plaintext."""
+    if tls is None:
+        return None
+    if (tls.cert_file is None) != (tls.key_file is None):
+        raise ConfigError(f"backends.{backend}.tls: give both cert_file and key_file, or neither")
+    return grpc.ssl_channel_credentials(
+        root_certificates=_read(backend, tls.ca_file),
+        private_key=_read(backend, tls.key_file),
+        certificate_chain=_read(backend, tls.cert_file),
+    )
+
+
+def open_channel(address: str, creds: grpc.ChannelCredentials | None,
+                 server_name: str | None = None) -> grpc.aio.Channel:
+    if creds is None:
+        return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+    options = [*CHANNEL_OPTIONS]
+    if server_name:
+        options.append(("grpc.ssl_target_name_override", server_name))
+    return grpc.aio.secure_channel(address, creds, options=options)
+
+
+def _read(backend: str, path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"backends.{backend}.tls: cannot read {path}: {exc.strerror}") from None

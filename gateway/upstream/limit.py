@@ -1,0 +1,26 @@
+"""Concurrency limit per backend (T-01): beyond max_requests in flight, fail fast."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from gateway.errors import Unavailable
+
+
+class ConcurrencyLimit:
+    def __init__(self, backend: str, max_requests: int) -> None:
+        self.backend = backend
+        self.max_requests = max_requests
+        self.in_flight = 0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of max_requests slots; Unavailable at once when none is free."""
+        if self.in_flight >= self.max_requests:
+            raise Unavailable(f"backend {self.backend!r} is overloaded")
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
