@@ -48,10 +48,6 @@ def classify(exc: grpc.aio.AioRpcError, backend: str) -> Failure:
     return Failure(_error(exc, code, trailers, transport, backend), trailers, transport)
 
 
-def from_rpc_error(exc: grpc.aio.AioRpcError, backend: str) -> GatewayError:
-    return classify(exc, backend).error
-
-
 def to_metadata(metadata: object) -> Metadata:
     """grpc.aio.Metadata (or None) as the gateway's plain tuple of pairs."""
     if not metadata:
