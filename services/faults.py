@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 from services.status import Context
 
 Metadata = dict[str, list[str | bytes]]
+_HEALTH = "/grpc.health.v1."
 
 
 def metadata_of(context: Context) -> Metadata:
@@ -80,6 +81,11 @@ class Faults:
     @property
     def calls(self) -> tuple[CallRecord, ...]:
         return tuple(self._calls)
+
+    @property
+    def api_calls(self) -> tuple[CallRecord, ...]:
+        """The calls minus grpc.health.v1 probes (a gateway in front sends those on its own)."""
+        return tuple(call for call in self._calls if not call.method.startswith(_HEALTH))
 
     def calls_to(self, method: str) -> tuple[CallRecord, ...]:
         method = _full(method)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp_cors
 import orjson
@@ -18,9 +19,20 @@ from aiohttp.typedefs import Handler as AioHandler
 
 from gateway.call import Call, Handler, Kind, Reply
 from gateway.config import Cors, Transcoding
+from gateway.edges.docs import add_docs_routes
 from gateway.edges.headers import headers_from_metadata, metadata_from_headers
-from gateway.errors import GatewayError, HttpError, MethodNotAllowed, PayloadTooLarge
+from gateway.edges.health import add_health_routes
+from gateway.errors import (
+    GatewayError,
+    HttpError,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthenticated,
+)
+from gateway.policies.client_ip import Network, client_ip
 from gateway.policies.deadline import parse_grpc_timeout, parse_x_timeout
+from gateway.policies.ratelimit import rate_limit_headers
 from gateway.policies.request_id import request_id_from
 from gateway.transcode.request import RequestDecoder, parse_query
 from gateway.transcode.response import ReplyEncoder, render_status_details
@@ -49,7 +61,8 @@ class Endpoint:
 class RestEdge:
     def __init__(self, schema: Schema, table: RouteTable, endpoints: Mapping[Route, Endpoint],
                  pipeline: Handler, transcoding: Transcoding,
-                 credential_headers: tuple[str, ...] = ()) -> None:
+                 credential_headers: tuple[str, ...] = (),
+                 trusted_proxies: tuple[Network, ...] = ()) -> None:
         self._schema = schema
         self._table = table
         self._endpoints = endpoints
@@ -58,10 +71,16 @@ class RestEdge:
         self._forward = frozenset((*transcoding.forward_headers, "authorization",
                                    *credential_headers))
         self._max_body = transcoding.max_body_bytes
+        self._trusted_proxies = trusted_proxies
 
-    def application(self, cors: Cors) -> web.Application:
+    def application(self, cors: Cors, openapi: Mapping[str, Any] | None = None,
+                    ready: Callable[[], bool] = lambda: True) -> web.Application:
         app = web.Application(client_max_size=self._max_body,
                               middlewares=[self._render_http_errors])
+        # Fixed routes first: aiohttp tries resources in order, the API catch-all last.
+        add_health_routes(app, ready)
+        if openapi is not None:
+            add_docs_routes(app, openapi)
         methods = sorted({*STANDARD_METHODS, *(r.http_method for r in self._table.routes)})
         api = app.router.add_resource("/{path:.*}", name="api")
         routes = [api.add_route(method, self.handle) for method in methods]
@@ -101,7 +120,8 @@ class RestEdge:
                 payload=payload,
                 kind=Kind.SERVER_STREAM if route.server_streaming else Kind.UNARY,
                 metadata=metadata,
-                peer=request.remote or "",
+                peer=client_ip(request.remote or "", request.headers.getall("X-Forwarded-For", ()),
+                               self._trusted_proxies),
                 deadline=deadline,
                 idempotent=route.idempotent,
                 request_id=request_id,
@@ -170,6 +190,12 @@ class RestEdge:
         headers = [("X-Request-ID", request_id)] if request_id else []
         if isinstance(exc, MethodNotAllowed):
             headers.append(("Allow", ", ".join(exc.allowed)))
+        elif isinstance(exc, RateLimited):
+            headers.extend(rate_limit_headers(exc))
+        elif isinstance(exc, Unauthenticated):
+            headers.append(("WWW-Authenticate", exc.www_authenticate or 'Bearer realm="gateway"'))
+        if exc.attempts > 1:
+            headers.append(("X-Gateway-Attempts", str(exc.attempts)))
         return web.Response(
             status=exc.http_status, body=orjson.dumps(status_json(self._schema, exc)),
             content_type=JSON, headers=headers,
@@ -199,6 +225,8 @@ def _client_deadline(request: web.Request, now: float) -> float | None:
 
 def _reply_headers(reply: Reply, request_id: str) -> list[tuple[str, str]]:
     headers = [("X-Request-ID", request_id)]
+    if reply.attempts > 1:
+        headers.append(("X-Gateway-Attempts", str(reply.attempts)))
     headers.extend(headers_from_metadata(reply.metadata, "Grpc-Metadata-"))
     headers.extend(headers_from_metadata(reply.trailers, "Grpc-Trailer-"))
     return headers

@@ -15,7 +15,9 @@ from google.protobuf import any_pb2
 from google.rpc import status_pb2
 
 from gateway.call import Call, Handler, Kind, Metadata, Reply
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, RateLimited
+from gateway.policies.client_ip import Network, client_ip
+from gateway.policies.ratelimit import pushback_ms
 from gateway.policies.request_id import HEADER, request_id_from
 
 # Keys grpc itself owns on the wire; a client's copies are never forwarded.
@@ -30,9 +32,11 @@ class MethodInfo:
 
 
 class RpcEdge(grpc.GenericRpcHandler):
-    def __init__(self, methods: Mapping[str, MethodInfo], pipeline: Handler) -> None:
+    def __init__(self, methods: Mapping[str, MethodInfo], pipeline: Handler,
+                 trusted_proxies: tuple[Network, ...] = ()) -> None:
         self._methods = methods  # "/pkg.Service/Method" -> shape
         self._pipeline = pipeline
+        self._trusted_proxies = trusted_proxies
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
         info = self._methods.get(details.method)
@@ -61,8 +65,11 @@ class RpcEdge(grpc.GenericRpcHandler):
             if reply is None:
                 return b""
             assert isinstance(reply.payload, bytes)
-            if reply.trailers:
-                context.set_trailing_metadata(_outgoing(reply.trailers))
+            trailers = _outgoing(reply.trailers)
+            if reply.attempts > 1:
+                trailers = (*trailers, ("x-gateway-attempts", str(reply.attempts)))
+            if trailers:
+                context.set_trailing_metadata(trailers)
             return reply.payload
 
         factory = (grpc.stream_unary_rpc_method_handler if info.kind.streams_requests
@@ -74,12 +81,13 @@ class RpcEdge(grpc.GenericRpcHandler):
         remaining = context.time_remaining()
         metadata = incoming_metadata(context.invocation_metadata())
         request_id = request_id_from(metadata)
+        forwarded = [v for k, v in metadata if k == "x-forwarded-for" and isinstance(v, str)]
         call = Call(
             method=method,
             payload=request,
             kind=info.kind,
             metadata=metadata,
-            peer=_peer_ip(context.peer()),
+            peer=client_ip(_peer_ip(context.peer()), forwarded, self._trusted_proxies),
             deadline=None if remaining is None else time.monotonic() + remaining,
             idempotent=info.idempotent,
             request_id=request_id,
@@ -122,6 +130,10 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: GatewayError,
     trailers: list[tuple[str, str | bytes]] = list(_outgoing(getattr(exc, "trailers", ())))
     if request_id:  # failed before any header went out: the id travels in the trailers
         trailers.append((HEADER, request_id))
+    if isinstance(exc, RateLimited):  # RESOURCE_EXHAUSTED plus when to come back (T-22)
+        trailers.append(("grpc-retry-pushback-ms", pushback_ms(exc)))
+    if exc.attempts > 1:
+        trailers.append(("x-gateway-attempts", str(exc.attempts)))
     if exc.details:
         status = status_pb2.Status(
             code=int(exc.code), message=exc.message,

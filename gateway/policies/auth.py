@@ -1,7 +1,10 @@
 """Authenticate (bearer JWT or API key -> Principal on the Call) and Authorize (AccessRules).
 
 A credential that is sent is always checked, on public methods too (as Envoy): an invalid token
-is 401 even where none is needed. Exactly one credential per call: several `authorization`
+is 401 even where none is needed. A gateway with no issuers (no API keys) configured does not
+treat an Authorization (API-key) header as its credential: it is not checked, only dropped
+(or forwarded with `auth.forward_credentials`), so backends that authenticate themselves
+keep working behind a gateway without auth. Exactly one credential per call: several `authorization`
 values, or a bearer token and an API key together, are 401. Credentials are removed from the
 metadata before the call goes on, unless `auth.forward_credentials`.
 """
@@ -30,12 +33,15 @@ class Authenticate:
         self._api_keys = api_keys
         self._api_key_header = auth.api_key_header.lower()
         self._forward = auth.forward_credentials
+        self._checks_tokens = bool(auth.issuers)
+        self._checks_api_keys = bool(auth.api_keys)
 
     async def __call__(self, call: Call, call_next: Handler) -> Reply:
-        bearer = [v for k, v in call.metadata if k == AUTHORIZATION]
-        api_key = [v for k, v in call.metadata if k == self._api_key_header]
+        bearer = [v for k, v in call.metadata if k == AUTHORIZATION and self._checks_tokens]
+        api_key = [v for k, v in call.metadata
+                   if k == self._api_key_header and self._checks_api_keys]
         if not bearer and not api_key:
-            return await call_next(call)
+            return await call_next(self._without_credentials(call))
         if len(bearer) + len(api_key) > 1:
             raise rejected("more than one credential sent")
         if bearer:
@@ -44,10 +50,15 @@ class Authenticate:
             principal = self._api_keys.verify(api_key[0])
         else:
             raise rejected("invalid API key")
-        metadata = call.metadata if self._forward else tuple(
+        return await call_next(replace(self._without_credentials(call), principal=principal))
+
+    def _without_credentials(self, call: Call) -> Call:
+        if self._forward:
+            return call
+        metadata = tuple(
             (k, v) for k, v in call.metadata if k not in (AUTHORIZATION, self._api_key_header)
         )
-        return await call_next(replace(call, principal=principal, metadata=metadata))
+        return call if len(metadata) == len(call.metadata) else replace(call, metadata=metadata)
 
 
 def _bearer_token(value: str | bytes) -> str:

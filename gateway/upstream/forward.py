@@ -51,6 +51,9 @@ class BackendStatus:
     max_requests: int
 
 
+DEADLINE_OFFSET_S = 0.005
+
+
 class Upstream:
     """Routes a Call to the backend serving its service and returns the backend's Reply."""
 
@@ -170,7 +173,9 @@ class Upstream:
     def _timeout(self, call: Call, config: Backend) -> float:
         if call.deadline is None:
             return config.timeout_s
-        remaining = call.deadline - self._clock()
+        # Leave the backend a little less than we have (Envoy's grpc_timeout_header_offset), so
+        # its DEADLINE_EXCEEDED reaches our client before the client's own timer fires (T-16).
+        remaining = call.deadline - self._clock() - DEADLINE_OFFSET_S
         if remaining <= 0:
             raise DeadlineExceeded(f"deadline exceeded before calling {call.method}")
         return remaining

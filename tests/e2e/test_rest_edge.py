@@ -113,7 +113,7 @@ async def test_custom_verb_with_body(stack: Stack) -> None:
 async def test_bad_requests_never_reach_the_backend(
     stack: Stack, method: str, path: str, body: bytes | None, status: int, code: int, needle: str
 ) -> None:
-    before = len(stack.backends["users"].faults.calls)
+    before = len(stack.backends["users"].faults.api_calls)
     async with stack.http.request(method, stack.url(path), data=body,
                                   headers=JSON_HEADERS if body is not None else None) as r:
         assert r.status == status
@@ -122,7 +122,7 @@ async def test_bad_requests_never_reach_the_backend(
     assert error["code"] == code
     assert needle.lower() in error["message"].lower()
     assert error["details"] == []
-    assert len(stack.backends["users"].faults.calls) == before
+    assert len(stack.backends["users"].faults.api_calls) == before
     if status == 405:
         assert "GET" in r.headers["Allow"]
 
@@ -136,7 +136,7 @@ async def test_body_over_the_limit_is_413() -> None:
             error = await r.json()
         assert error["code"] == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
         assert "1024" in error["message"]
-        assert stack.backends["users"].faults.calls == ()
+        assert stack.backends["users"].faults.api_calls == ()
 
 
 async def test_wrong_content_type_is_415(stack: Stack) -> None:
@@ -152,7 +152,7 @@ async def test_invalid_grpc_timeout_is_400(stack: Stack, value: str) -> None:
     status, body = await get_json(stack, "/v1/users/u-1001", headers={"Grpc-Timeout": value})
     assert status == 400
     assert "grpc-timeout" in str(body["message"])
-    assert stack.backends["users"].faults.calls == ()
+    assert stack.backends["users"].faults.api_calls == ()
 
 
 async def test_grpc_timeout_becomes_the_deadline(stack: Stack) -> None:
@@ -240,7 +240,7 @@ async def test_response_body_renders_one_field(stack: Stack) -> None:
 async def test_literal_route_wins_over_wildcard(stack: Stack) -> None:
     await get_json(stack, "/v1/shelves/stats")
     await get_json(stack, "/v1/shelves/9")
-    methods = [c.method for c in stack.backends["echo"].faults.calls]
+    methods = [c.method for c in stack.backends["echo"].faults.api_calls]
     assert methods == ["/testing.v1.Echo/GetShelfStats", "/testing.v1.Echo/GetShelf"]
 
 
@@ -277,6 +277,6 @@ async def test_single_segment_variable_cannot_escape(stack: Stack) -> None:
     status, echoed = await get_json(stack, "/v1/kitchen/..%2Fadmin")
     assert status == 200
     assert echoed["stringValue"] == "../admin"  # bound literally, never re-routed
-    assert [c.method for c in stack.backends["echo"].faults.calls] == [
+    assert [c.method for c in stack.backends["echo"].faults.api_calls] == [
         "/testing.v1.Echo/EchoKitchen"
     ]

@@ -40,6 +40,19 @@ async def test_allow_listed_and_grpc_metadata_headers_are_forwarded() -> None:
     assert "grpc-timeout" not in metadata
 
 
+async def test_authorization_is_not_forwarded_by_default(stack: Stack) -> None:
+    status, _ = await echo(stack, {"Authorization": "Bearer secret-token"})
+    assert status == 200
+    assert "authorization" not in seen(stack)  # no issuers: not checked, and not passed on
+
+
+async def test_credentials_forwarded_when_configured() -> None:
+    async with running_stack(auth={"forward_credentials": True}) as stack:
+        status, _ = await echo(stack, {"Authorization": "Bearer secret-token"})
+        assert status == 200
+        assert seen(stack)["authorization"] == ["Bearer secret-token"]
+
+
 async def test_backend_metadata_returns_as_grpc_metadata_and_trailer_headers(stack: Stack) -> None:
     status, headers = await echo(stack, {"Grpc-Metadata-Echo-Color": "blue"})
     assert status == 200
@@ -60,7 +73,7 @@ async def test_hostile_headers_are_rejected(stack: Stack, name: str, value: str,
     async with stack.http.get(stack.url("/v1/kitchen/x"), headers={name: value}) as response:
         assert response.status == 400
         assert needle.lower() in (await response.json())["message"].lower()
-    assert stack.backends["echo"].faults.calls == ()
+    assert stack.backends["echo"].faults.api_calls == ()
 
 
 async def test_request_id_kept_when_well_formed_else_replaced(stack: Stack) -> None:

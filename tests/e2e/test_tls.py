@@ -47,4 +47,4 @@ async def test_tls_on_rest_and_mtls_on_grpc(tmp_path: Path) -> None:
                 await users_pb2_grpc.UsersStub(channel).GetUser(
                     users_pb2.GetUserRequest(id="u-1001"), timeout=5)
             assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
-        assert len(stack.backends["users"].faults.calls) == 2  # the refused call never arrived
+        assert len(stack.backends["users"].faults.api_calls) == 2  # the refused call never arrived
