@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.descriptor_pb2 import MethodOptions
 
+from gateway.bff.spec import AggregatePlan, compile_aggregates
 from gateway.call import Kind
 from gateway.config import GatewayConfig
 from gateway.edges.rest import Endpoint
@@ -33,6 +34,7 @@ class Compiled:
     endpoints: Mapping[Route, Endpoint]
     methods: Mapping[str, MethodInfo]
     openapi: Mapping[str, object] | None
+    aggregates: Mapping[str, AggregatePlan]  # served by the BFF executor, not a backend
 
 
 def compile_config(config: GatewayConfig) -> Compiled:
@@ -48,7 +50,21 @@ def compile_config(config: GatewayConfig) -> Compiled:
                 f"backends.{name}.services: {', '.join(backend.services)} matches no service "
                 f"of the loaded descriptors ({', '.join(sorted(schema.services)) or 'none'})"
             )
-    table = compile_routes(schema, services=frozenset(services))
+    methods = {
+        f"/{service}/{method.name}": MethodInfo(_kind(method), _idempotent(method))
+        for service in services
+        for method in schema.services[service].methods
+    }
+    timeouts = {service: config.backends[backend].timeout_s
+                for service, backend in services.items()}
+    aggregates = compile_aggregates(config.aggregates, schema, methods, timeouts)
+    aggregate_services = set()
+    for method in aggregates:
+        service, _, name = method[1:].partition("/")
+        descriptor = schema.services[service].methods_by_name[name]
+        methods[method] = MethodInfo(Kind.UNARY, _idempotent(descriptor))
+        aggregate_services.add(service)
+    table = compile_routes(schema, services=frozenset({*services, *aggregate_services}))
     transcoding = config.transcoding
     decode = DecodeOptions(
         ignore_unknown_query=transcoding.ignore_unknown_query,
@@ -68,11 +84,6 @@ def compile_config(config: GatewayConfig) -> Compiled:
         )
         for route in table.routes
     }
-    methods = {
-        f"/{service}/{method.name}": MethodInfo(_kind(method), _idempotent(method))
-        for service in services
-        for method in schema.services[service].methods
-    }
     openapi = None
     if transcoding.openapi:
         openapi = build_openapi(schema, table, OpenApiOptions(
@@ -80,7 +91,7 @@ def compile_config(config: GatewayConfig) -> Compiled:
             emit_unpopulated=transcoding.emit_unpopulated,
             success_status=transcoding.success_status,
         ))
-    return Compiled(config, schema, services, table, endpoints, methods, openapi)
+    return Compiled(config, schema, services, table, endpoints, methods, openapi, aggregates)
 
 
 

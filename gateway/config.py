@@ -60,6 +60,7 @@ class Listener(_Model):
 class Listeners(_Model):
     rest: Listener | None = Listener(port=8080)
     grpc: Listener | None = Listener(port=9090)
+    ops: Listener | None = None  # /metrics (and the admin API); off unless bound here
 
 
 class Descriptors(_Model):
@@ -202,6 +203,29 @@ class Transcoding(_Model):
         return statuses
 
 
+class Tracing(_Model):
+    """OpenTelemetry spans: one per request, one per backend call. "none" takes tracing out."""
+
+    exporter: Literal["none", "console", "otlp"] = "none"
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"  # OTLP over HTTP (protobuf)
+    service_name: str = Field(default="grpc-edge-gateway", min_length=1)
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)  # of traces the client did not sample
+
+
+class Metrics(_Model):
+    enabled: bool = True  # collected only when listen.ops is set: nothing else serves them
+
+
+class AccessLog(_Model):
+    enabled: bool = True  # one JSON line per request on the "gateway.access" logger
+
+
+class Observability(_Model):
+    tracing: Tracing = Tracing()
+    metrics: Metrics = Metrics()
+    access_log: AccessLog = AccessLog()
+
+
 class StaticKey(_Model):
     """A verification key given inline: a public key in PEM, or a JWK (RFC 7517) object."""
 
@@ -306,15 +330,41 @@ class RateLimits(_Model):
     max_keys: int = Field(default=100_000, ge=1)  # in-memory buckets kept (LRU) (T-24)
 
 
+# A part's request field gets: a constant (number, boolean, or a 'quoted' string), or one of
+# "request.<field path>", "identity.user_id", "<part>.<field path>" (docs/bff.md).
+PartSource = bool | int | float | str
+
+
+class AggregatePart(_Model):
+    """One backend call of an aggregate; its name is the response field it fills."""
+
+    method: str  # "/pkg.Service/Method", a unary method served by a backend
+    request: Mapping[str, PartSource] = {}  # request field path -> source
+    required: bool = True  # False: a failure leaves the field empty and is reported in errors
+    timeout_s: float | None = Field(default=None, gt=0)  # capped by the aggregate's remaining
+    max_calls: int = Field(default=16, ge=1, le=64)  # a part fanned out over a list (T-41)
+
+
+class Aggregate(_Model):
+    """A BFF aggregate: a proto method the gateway serves by running its parts (a DAG)."""
+
+    parts: Mapping[str, AggregatePart] = Field(min_length=1)
+    errors_field: str = "errors"  # repeated {part, code, message} of the failed optional parts
+    timeout_s: float | None = Field(default=None, gt=0)  # whole call; capped by the client's
+    max_parallel: int = Field(default=16, ge=1, le=64)  # calls in flight per request (T-41)
+
+
 class GatewayConfig(_Model):
     listen: Listeners = Listeners()
     descriptors: Descriptors
     backends: Mapping[str, Backend] = Field(min_length=1)
     transcoding: Transcoding = Transcoding()
     cors: Cors = Cors()
+    observability: Observability = Observability()
     auth: Auth = Auth()
     authorization: Authorization = Authorization()
     rate_limits: RateLimits = RateLimits()
+    aggregates: Mapping[str, Aggregate] = {}  # "/pkg.Service/Method" -> parts
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def backend_for(self, service: str) -> str | None:

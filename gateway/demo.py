@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
+from typing import Any
 
 from gateway import app
 from gateway.config import GatewayConfig, load
 
 log = logging.getLogger("gateway.demo")
 DESCRIPTOR_SET = Path(__file__).resolve().parent.parent / "generated" / "descriptors.binpb"
+OVERVIEW = "/dashboard.v1.Dashboard/GetOverview"
+# The demo's one API key: it signs in as u-1001, the caller the dashboard overview is about.
+DEMO_API_KEY = "demo-key-u-1001"
+
+
+def overview_aggregate() -> dict[str, Any]:
+    """The dashboard overview (docs/bff.md): the caller's profile (required), recent orders and
+    unread count (optional, concurrent), and the users those orders reference (after them)."""
+    me = "identity.user_id"
+    return {"parts": {
+        "profile": {"method": "/users.v1.Users/GetUser", "request": {"id": me}},
+        "recent_orders": {"method": "/orders.v1.Orders/ListOrders", "required": False,
+                          "request": {"user_id": me, "page_size": "request.order_page_size"}},
+        "unread": {"method": "/notifications.v1.Notifications/CountUnread", "required": False,
+                   "request": {"user_id": me}},
+        "order_users": {"method": "/users.v1.Users/GetUser", "required": False,
+                        "request": {"id": "recent_orders.orders.user_id"}},
+    }}
 
 
 def demo_config(addresses: dict[str, str], host: str, rest_port: int, grpc_port: int
                 ) -> GatewayConfig:
-    """The gateway config of the demo: one backend per demo service, in-memory defaults."""
+    """The gateway config of the demo: one backend per demo service, in-memory defaults, the
+    dashboard overview aggregate and the demo API key."""
     return load({
         "listen": {"rest": {"host": host, "port": rest_port},
                    "grpc": {"host": host, "port": grpc_port}},
@@ -32,6 +53,9 @@ def demo_config(addresses: dict[str, str], host: str, rest_port: int, grpc_port:
         }},
         "cors": {"allow_origins": [f"http://localhost:{rest_port}",
                                    f"http://127.0.0.1:{rest_port}"]},
+        "auth": {"api_keys": [{"sha256": hashlib.sha256(DEMO_API_KEY.encode()).hexdigest(),
+                               "owner": "u-1001"}]},
+        "aggregates": {OVERVIEW: overview_aggregate()},
     })
 
 
@@ -49,6 +73,8 @@ async def run_demo(host: str, rest_port: int, grpc_port: int) -> int:
         print(f"gateway REST        http://{host}:{running.rest_port}")
         print(f"gateway gRPC        {host}:{running.grpc_port}")
         print(f"try: curl -s http://{host}:{running.rest_port}/v1/users/u-1001")
+        print(f"     curl -s -H 'x-api-key: {DEMO_API_KEY}' "
+              f"http://{host}:{running.rest_port}/v1/dashboard/overview")
         print("stop with Ctrl-C", flush=True)
         await app.wait_for_signal()
     finally:

@@ -1,7 +1,10 @@
 """The policy chain and what it owns (upstream pools, JWKS caches, limiter), built from one config.
 
 Order (ARCHITECTURE.md): strip gateway-owned keys -> request id -> authenticate -> authorize ->
-inject identity -> rate limit -> deadline -> upstream (breaker, retry, pick, call).
+inject identity -> rate limit -> deadline -> upstream (breaker, retry, pick, call), or for an
+aggregate method the BFF executor, which makes each of its parts such an upstream call.
+Observability wraps it: the request span and Observe first, the principal noted after auth,
+every backend call (BFF parts too) timed and traced around the upstream (gateway/observability).
 """
 
 from __future__ import annotations
@@ -9,8 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.auth.build import AuthPolicies, build_auth_policies
+from gateway.bff.executor import Aggregates
 from gateway.call import Handler, chain
 from gateway.compiled import Compiled
+from gateway.observability.build import Observability, build_observability
+from gateway.observability.metrics import GatewayMetrics
 from gateway.policies.client_ip import Network, parse_networks
 from gateway.policies.deadline import Deadline
 from gateway.policies.ratelimit import RateLimit, build_rate_limiter
@@ -26,6 +32,7 @@ class Runtime:
     limiter: RateLimit
     pipeline: Handler
     trusted_proxies: tuple[Network, ...]
+    observability: Observability
 
     async def start(self) -> None:
         await self.auth.start()
@@ -35,19 +42,28 @@ class Runtime:
         await self.upstream.close()
         await self.auth.close()
         await self.limiter.close()
+        self.observability.close()
 
     def ready(self) -> bool:
         """Keys fetched for every JWKS issuer, a healthy instance of every required backend."""
         return self.auth.ready() and self.upstream.ready()
 
 
-def build_runtime(compiled: Compiled, instances: int = 1) -> Runtime:
+def build_runtime(compiled: Compiled, instances: int = 1,
+                  metrics: GatewayMetrics | None = None) -> Runtime:
+    """`metrics`: the running gateway's, kept across a reload (else made if configured)."""
     config = compiled.config
+    observability = build_observability(config, compiled.services, compiled.methods, metrics)
     upstream = Upstream.from_config(config, compiled.services)
     auth = build_auth_policies(config)
     limiter = build_rate_limiter(config.rate_limits, instances)
+    observability.watch(upstream, limiter.limiter)
+    forward = observability.wrap_backend(upstream)
     timeouts = {service: config.backends[backend].timeout_s
                 for service, backend in compiled.services.items()}
-    pipeline = chain([*auth.ordered(PropagateRequestId()), limiter, Deadline(timeouts)], upstream)
+    # Aggregate methods end in the BFF executor, whose parts are ordinary upstream calls.
+    terminal = Aggregates(compiled.aggregates, forward) if compiled.aggregates else forward
+    pipeline = chain([*observability.head, *auth.ordered(PropagateRequestId()),
+                      *observability.after_authentication, limiter, Deadline(timeouts)], terminal)
     return Runtime(compiled, upstream, auth, limiter, pipeline,
-                   parse_networks(config.rate_limits.trusted_proxies))
+                   parse_networks(config.rate_limits.trusted_proxies), observability)

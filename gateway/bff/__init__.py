@@ -1,0 +1,1 @@
+"""BFF aggregation: aggregate specs compiled at load, and the executor that runs their parts."""
