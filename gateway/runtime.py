@@ -3,8 +3,8 @@
 Order (ARCHITECTURE.md): strip gateway-owned keys -> request id -> authenticate -> authorize ->
 inject identity -> rate limit -> deadline -> upstream (breaker, retry, pick, call), or for an
 aggregate method the BFF executor, which makes each of its parts such an upstream call.
-Observability wraps it: the request span and Observe first, the principal noted after auth,
-every backend call (BFF parts too) timed and traced around the upstream (gateway/observability).
+Observability (gateway/observability) wraps it: the request span and Observe first, the
+principal noted after authentication, every backend call (BFF parts too) timed and traced.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from gateway.auth.build import AuthPolicies, build_auth_policies
 from gateway.bff.executor import Aggregates
-from gateway.call import Handler, chain
+from gateway.call import Handler, Policy, chain
 from gateway.compiled import Compiled
 from gateway.observability.build import Observability, build_observability
 from gateway.observability.metrics import GatewayMetrics
@@ -63,7 +63,10 @@ def build_runtime(compiled: Compiled, instances: int = 1,
                 for service, backend in compiled.services.items()}
     # Aggregate methods end in the BFF executor, whose parts are ordinary upstream calls.
     terminal = Aggregates(compiled.aggregates, forward) if compiled.aggregates else forward
-    pipeline = chain([*observability.head, *auth.ordered(PropagateRequestId()),
-                      *observability.after_authentication, limiter, Deadline(timeouts)], terminal)
+    policies = [*observability.head, *auth.ordered(PropagateRequestId()), limiter,
+                Deadline(timeouts)]
+    after = policies.index(auth.authenticate) + 1  # the access log names whom authorize refuses
+    policies[after:after] = observability.after_authentication
+    pipeline = chain(policies, terminal)
     return Runtime(compiled, upstream, auth, limiter, pipeline,
                    parse_networks(config.rate_limits.trusted_proxies), observability)

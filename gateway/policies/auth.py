@@ -55,10 +55,14 @@ class Authenticate:
     def _without_credentials(self, call: Call) -> Call:
         if self._forward:
             return call
-        metadata = tuple(
-            (k, v) for k, v in call.metadata if k not in (AUTHORIZATION, self._api_key_header)
-        )
-        return call if len(metadata) == len(call.metadata) else replace(call, metadata=metadata)
+        credentials = (AUTHORIZATION, self._api_key_header)
+        for key, _ in call.metadata:
+            if key in credentials:
+                break
+        else:
+            return call  # nothing to drop
+        metadata = tuple((k, v) for k, v in call.metadata if k not in credentials)
+        return replace(call, metadata=metadata)
 
 
 def _bearer_token(value: str | bytes) -> str:
@@ -86,6 +90,11 @@ class Authorize:
             (re.compile(fnmatch.translate(rule.match)), rule) for rule in authorization.rules
         )
         self._default = authorization.default
+
+    @property
+    def inert(self) -> bool:
+        """Everything is public: the chain can leave this policy out."""
+        return not self._rules and self._default == "public"
 
     async def __call__(self, call: Call, call_next: Handler) -> Reply:
         rule = next((rule for pattern, rule in self._rules if pattern.match(call.method)), None)

@@ -114,6 +114,8 @@ class InjectIdentity:
         self._secret = secret
 
     async def __call__(self, call: Call, call_next: Handler) -> Reply:
+        if call.principal is None and not any(_identity_key(k) for k, _ in call.metadata):
+            return await call_next(call)  # anonymous, nothing to remove: the common fast path
         metadata: Metadata = tuple((k, v) for k, v in call.metadata if not _identity_key(k))
         if call.principal is not None:
             fields = identity_metadata(call.principal)

@@ -43,6 +43,11 @@ class RateLimit:
         )
         self.limiter = limiter
 
+    @property
+    def inert(self) -> bool:
+        """No rules, no limits: the chain can leave this policy out."""
+        return not self._rules
+
     async def __call__(self, call: Call, call_next: Handler) -> Reply:
         rule = next((r for r in self._rules if r.pattern.match(call.method)), None)
         if rule is None:

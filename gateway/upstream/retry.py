@@ -56,11 +56,20 @@ class RetryPolicy:
 
     async def run(self, call: Call, attempt: Callable[[], Awaitable[Reply]],
                   may_retry: Callable[[], bool]) -> Reply:
-        """`attempt` raises BackendFailed for backend errors, GatewayError for local refusals."""
+        """`attempt` raises BackendFailed for backend errors, GatewayError for local refusals.
+
+        The first attempt runs without tenacity: almost every call succeeds at once, and
+        setting up an AsyncRetrying costs more than the rest of the upstream path. Only a
+        failure that may be retried enters the tenacity loop, which replays it as attempt 1.
+        """
+        try:
+            return await attempt()
+        except BackendFailed as exc:
+            if not (self.applies_to(call) and self._retryable(exc, may_retry)):
+                raise exc.failure.error from None
+            first = exc
         number = 1
         try:
-            if not self.applies_to(call):
-                return await attempt()
             retrying = AsyncRetrying(
                 retry=retry_if_exception(lambda exc: self._retryable(exc, may_retry)),
                 wait=self._wait,
@@ -71,6 +80,8 @@ class RetryPolicy:
             async for trying in retrying:
                 with trying:
                     number = trying.retry_state.attempt_number
+                    if number == 1:
+                        raise first
                     reply = await attempt()
             return replace(reply, attempts=number)
         except BackendFailed as exc:
