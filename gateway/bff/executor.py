@@ -40,19 +40,25 @@ class PartFailure:
 
 
 class Aggregates:
-    """Serves the aggregate methods of `plans`; forwards every other call to `upstream`."""
+    """Serves the aggregate methods of `plans`; forwards every other call to `upstream`.
+
+    Each part is a call to `parts` (default: `upstream`); the runtime puts the authorization
+    of the part's own method in front, so an aggregate never reaches what its caller may not.
+    """
 
     def __init__(self, plans: Mapping[str, AggregatePlan], upstream: Handler,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, parts: Handler | None = None
+                 ) -> None:
         self._plans = plans
         self._upstream = upstream
+        self._parts = parts or upstream
         self._clock = clock
 
     async def __call__(self, call: Call) -> Reply:
         plan = self._plans.get(call.method)
         if plan is None:
             return await self._upstream(call)
-        return await run_aggregate(plan, call, self._upstream, self._clock)
+        return await run_aggregate(plan, call, self._parts, self._clock)
 
 
 async def run_aggregate(plan: AggregatePlan, call: Call, upstream: Handler,

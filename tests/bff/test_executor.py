@@ -272,6 +272,15 @@ async def test_other_methods_go_straight_to_the_upstream() -> None:
     assert users_pb2.User.FromString(reply.payload).id == "u-5"
 
 
+async def test_parts_go_to_the_parts_handler_and_other_calls_to_the_upstream() -> None:
+    upstream, parts = Terminal(), Terminal()
+    aggregates = Aggregates({OVERVIEW: overview_plan()}, upstream, parts=parts)
+    await aggregates(overview_call())
+    await aggregates(Call(method=GET_USER, payload=b""))
+    assert [seen.call.method for seen in upstream.seen] == [GET_USER]
+    assert len(parts.seen) == 5
+
+
 async def test_an_undecodable_request_is_invalid_argument() -> None:
     terminal = Terminal()
     call = Call(method=OVERVIEW, payload=b"\xff\xff")

@@ -269,3 +269,20 @@ async def test_the_aggregate_passes_through_the_policy_chain() -> None:
             outcome = await get_overview(stack, edge)
             assert outcome.code == grpc.StatusCode.PERMISSION_DENIED.value[0]
         assert part_calls(stack) == []
+
+
+@pytest.mark.parametrize("edge", EDGES)
+async def test_each_part_is_authorized_for_its_own_method(edge: str) -> None:
+    """The aggregate never reaches a method its caller may not call directly."""
+    async with running_stack(
+        auth={"api_keys": [{"sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
+                            "owner": "u-1001"}]},
+        authorization={"rules": [{"match": "/notifications.v1.Notifications/*",
+                                  "roles": ["admin"]}]},
+        aggregates={OVERVIEW: overview_aggregate()},
+    ) as stack:
+        outcome = await get_overview(stack, edge)
+        assert outcome.code == 0
+        assert failed_parts(outcome) == [("unread", grpc.StatusCode.PERMISSION_DENIED.value[0])]
+        assert stack.backends["notifications"].faults.api_calls == ()
+        assert outcome.body["profile"]["id"] == "u-1001"
