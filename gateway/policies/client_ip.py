@@ -32,6 +32,8 @@ def client_ip(peer: str, forwarded_for: Sequence[str], trusted: Sequence[Network
 
     `client_ip("10.0.0.1", ["6.6.6.6, 1.2.3.4, 10.0.0.2"], [10.0.0.0/8])` -> "1.2.3.4".
     """
+    if not trusted and ":" not in peer:
+        return peer  # the common case: no proxies to trust, a plain IPv4 peer as the OS gave it
     current = _parse(peer)
     if current is None:
         return peer  # not an IP (a unix socket, say): nothing to walk from
