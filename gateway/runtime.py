@@ -61,8 +61,12 @@ def build_runtime(compiled: Compiled, instances: int = 1,
     forward = observability.wrap_backend(upstream)
     timeouts = {service: config.backends[backend].timeout_s
                 for service, backend in compiled.services.items()}
-    # Aggregate methods end in the BFF executor, whose parts are ordinary upstream calls.
-    terminal = Aggregates(compiled.aggregates, forward) if compiled.aggregates else forward
+    # Aggregate methods end in the BFF executor, whose parts are ordinary upstream calls, each
+    # authorized for its own method too.
+    terminal: Handler = forward
+    if compiled.aggregates:
+        parts = forward if auth.authorize.inert else chain([auth.authorize], forward)
+        terminal = Aggregates(compiled.aggregates, forward, parts=parts)
     policies = [*observability.head, *auth.ordered(PropagateRequestId()), limiter,
                 Deadline(timeouts)]
     after = policies.index(auth.authenticate) + 1  # the access log names whom authorize refuses
