@@ -270,7 +270,7 @@ def test_tags_are_services_with_their_comments(doc: Json) -> None:
     tags = {tag["name"]: tag.get("description") for tag in doc["tags"]}
     assert tags["users.v1.Users"] == "Users owns user accounts: profile, role and lifecycle state."
     assert set(tags) == {"users.v1.Users", "orders.v1.Orders", "notifications.v1.Notifications",
-                         "testing.v1.Echo"}
+                         "testing.v1.Echo", "dashboard.v1.Dashboard"}
 
 
 # -- users.v1 ----------------------------------------------------------------------------------
