@@ -266,7 +266,7 @@ def test_rules_are_found_whatever_was_imported_first() -> None:
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=False
     )
-    assert (result.returncode, result.stdout.strip()) == (0, "30"), result.stderr
+    assert (result.returncode, result.stdout.strip()) == (0, "31"), result.stderr
 
 
 # --- rules built by hand: invalid rules and conflicts ---------------------------------------
