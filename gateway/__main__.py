@@ -11,7 +11,7 @@ import uvloop
 
 from gateway import app
 from gateway.config import GatewayConfig, load_file
-from gateway.demo import run_demo
+from gateway.demo import mint_demo_token, run_demo
 from gateway.errors import ConfigError
 
 log = logging.getLogger("gateway")
@@ -26,7 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--rest-port", type=int, default=8080)
     demo.add_argument("--grpc-port", type=int, default=9090)
+    token = commands.add_parser("demo-token", help="mint a token the demo gateway accepts")
+    token.add_argument("--sub", default="u-1001", help="the subject (becomes x-user-id)")
+    token.add_argument("--roles", default="", help="comma-separated roles, e.g. admin")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     options = parser.parse_args(argv)
+    if options.command == "demo-token":
+        roles = [role for role in options.roles.split(",") if role]
+        print(mint_demo_token(options.sub, roles, options.ttl))
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         if options.command == "serve":

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from pathlib import Path
 from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway import app
 from gateway.config import GatewayConfig, load
@@ -15,6 +20,58 @@ DESCRIPTOR_SET = Path(__file__).resolve().parent.parent / "generated" / "descrip
 OVERVIEW = "/dashboard.v1.Dashboard/GetOverview"
 # The demo's one API key: it signs in as u-1001, the caller the dashboard overview is about.
 DEMO_API_KEY = "demo-key-u-1001"
+# The demo's token issuer: a key pair made on first use and kept out of git, so
+# `python -m gateway demo-token` can mint tokens the running demo accepts.
+DEMO_ISSUER = "https://issuer.demo.local"
+DEMO_AUDIENCE = "demo-gateway"
+DEMO_KEY_FILE = Path(__file__).resolve().parent.parent / ".build" / "demo" / "issuer-key.pem"
+DEMO_KID = "demo-1"
+
+
+def demo_signing_key() -> rsa.RSAPrivateKey:
+    """The demo issuer's private key, created on first use."""
+    if not DEMO_KEY_FILE.exists():
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        DEMO_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+        DEMO_KEY_FILE.write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+        DEMO_KEY_FILE.chmod(0o600)
+    loaded = serialization.load_pem_private_key(DEMO_KEY_FILE.read_bytes(), password=None)
+    if not isinstance(loaded, rsa.RSAPrivateKey):
+        raise ValueError(f"{DEMO_KEY_FILE} is not an RSA key; delete it to make a new one")
+    return loaded
+
+
+def mint_demo_token(subject: str, roles: list[str], ttl_s: int = 3600) -> str:
+    """A token the demo gateway accepts (RS256, the demo issuer and audience)."""
+    now = int(time.time())
+    claims = {"iss": DEMO_ISSUER, "aud": DEMO_AUDIENCE, "sub": subject, "roles": roles,
+              "iat": now, "exp": now + ttl_s}
+    return jwt.encode(claims, demo_signing_key(), algorithm="RS256", headers={"kid": DEMO_KID})
+
+
+def demo_auth() -> dict[str, Any]:
+    public = demo_signing_key().public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return {
+        "issuers": [{"issuer": DEMO_ISSUER, "audiences": [DEMO_AUDIENCE],
+                     "algorithms": ["RS256"], "keys": [{"kid": DEMO_KID, "pem": public}]}],
+        "api_keys": [{"sha256": hashlib.sha256(DEMO_API_KEY.encode()).hexdigest(),
+                      "owner": "u-1001"}],
+    }
+
+
+# Reads are public; writes need a signed-in caller; deleting a user needs the admin role.
+DEMO_AUTHORIZATION: dict[str, Any] = {"default": "public", "rules": [
+    {"match": "/users.v1.Users/DeleteUser", "roles": ["admin"]},
+    {"match": "/users.v1.Users/CreateUser"},
+    {"match": "/users.v1.Users/UpdateUser"},
+    {"match": "/orders.v1.Orders/CreateOrder"},
+    {"match": "/orders.v1.Orders/CancelOrder"},
+    {"match": "/notifications.v1.Notifications/MarkRead"},
+    {"match": "/dashboard.v1.*"},
+]}
 
 
 def overview_aggregate() -> dict[str, Any]:
@@ -35,7 +92,7 @@ def overview_aggregate() -> dict[str, Any]:
 def demo_config(addresses: dict[str, str], host: str, rest_port: int, grpc_port: int
                 ) -> GatewayConfig:
     """The gateway config of the demo: one backend per demo service, in-memory defaults, the
-    dashboard overview aggregate and the demo API key."""
+    dashboard overview aggregate, the demo issuer and API key, access rules, a rate limit."""
     return load({
         "listen": {"rest": {"host": host, "port": rest_port},
                    "grpc": {"host": host, "port": grpc_port}},
@@ -53,8 +110,10 @@ def demo_config(addresses: dict[str, str], host: str, rest_port: int, grpc_port:
         }},
         "cors": {"allow_origins": [f"http://localhost:{rest_port}",
                                    f"http://127.0.0.1:{rest_port}"]},
-        "auth": {"api_keys": [{"sha256": hashlib.sha256(DEMO_API_KEY.encode()).hexdigest(),
-                               "owner": "u-1001"}]},
+        "auth": demo_auth(),
+        "authorization": DEMO_AUTHORIZATION,
+        # In memory (no Redis): 50 requests a second per client address, bursts of 100.
+        "rate_limits": {"rules": [{"match": "*", "key": "ip", "rate_per_s": 50, "burst": 100}]},
         "aggregates": {OVERVIEW: overview_aggregate()},
     })
 
@@ -75,6 +134,7 @@ async def run_demo(host: str, rest_port: int, grpc_port: int) -> int:
         print(f"try: curl -s http://{host}:{running.rest_port}/v1/users/u-1001")
         print(f"     curl -s -H 'x-api-key: {DEMO_API_KEY}' "
               f"http://{host}:{running.rest_port}/v1/dashboard/overview")
+        print("     TOKEN=$(.venv/bin/python -m gateway demo-token --sub u-1001 --roles admin)")
         print("stop with Ctrl-C", flush=True)
         await app.wait_for_signal()
     finally:

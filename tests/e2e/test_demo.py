@@ -1,0 +1,58 @@
+"""The demo stack's own config: public reads, signed-in writes, admin-only deletes, the overview."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from gateway import app
+from gateway.demo import DEMO_API_KEY, demo_config, mint_demo_token
+from services.server import start_all
+
+
+@pytest.fixture
+async def demo() -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    backends = await start_all()
+    running = await app.start(demo_config({n: b.address for n, b in backends.items()},
+                                          "127.0.0.1", 0, 0))
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield http, f"http://127.0.0.1:{running.rest_port}"
+    finally:
+        await running.stop(0)
+        for backend in backends.values():
+            await backend.stop()
+
+
+def bearer(subject: str, *roles: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_demo_token(subject, list(roles))}"}
+
+
+async def test_demo_access_rules(demo: tuple[aiohttp.ClientSession, str]) -> None:
+    http, base = demo
+    async with http.get(f"{base}/v1/users/u-1001") as r:
+        assert r.status == 200  # reads are public
+    new_user = {"email": "demo@example.com", "displayName": "Demo"}
+    async with http.post(f"{base}/v1/users", json=new_user) as r:
+        assert r.status == 401
+    async with http.post(f"{base}/v1/users", json=new_user, headers=bearer("u-1002")) as r:
+        assert r.status == 201
+        created = (await r.json())["id"]
+    async with http.delete(f"{base}/v1/users/{created}?force=true",
+                           headers=bearer("u-1002")) as r:
+        assert r.status == 403
+    async with http.delete(f"{base}/v1/users/{created}?force=true",
+                           headers=bearer("u-1001", "admin")) as r:
+        assert r.status == 204
+
+
+async def test_demo_overview_with_the_api_key(demo: tuple[aiohttp.ClientSession, str]) -> None:
+    http, base = demo
+    async with http.get(f"{base}/v1/dashboard/overview",
+                        headers={"X-Api-Key": DEMO_API_KEY}) as r:
+        assert r.status == 200
+        overview = await r.json()
+    assert overview["profile"]["id"] == "u-1001"
+    assert int(overview["unread"]["unreadCount"]) >= 2
