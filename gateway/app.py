@@ -1,4 +1,5 @@
-"""Wiring and lifecycle: config -> schema, routes, pools, pipeline, both edges; start and stop."""
+"""Wiring and lifecycle: config -> schema, routes, pools, pipeline, both edges and the ops
+listener (/metrics); start and stop."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway.compiled import Compiled, compile_config
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, Listener
 from gateway.edges.rest import RestEdge
 from gateway.edges.rpc import RpcEdge
+from gateway.observability.ops import ops_application
 from gateway.runtime import Runtime, build_runtime
 from gateway.tls import grpc_server_credentials, rest_ssl_context
 
@@ -29,6 +31,8 @@ class RunningGateway:
     grpc_server: grpc.aio.Server | None = None
     rest_port: int | None = None
     grpc_port: int | None = None
+    ops_runner: web.AppRunner | None = None
+    ops_port: int | None = None
     _stopped: bool = field(default=False)
 
     async def stop(self, grace_s: float = 5.0) -> None:
@@ -39,6 +43,8 @@ class RunningGateway:
             await self.grpc_server.stop(grace_s)
         if self.rest_runner is not None:
             await self.rest_runner.cleanup()
+        if self.ops_runner is not None:
+            await self.ops_runner.cleanup()
         await self.runtime.close()
 
     @property
@@ -58,19 +64,30 @@ async def start(config: GatewayConfig) -> RunningGateway:
                             config.transcoding, (config.auth.api_key_header,),
                             runtime.trusted_proxies)
             app = edge.application(config.cors, compiled.openapi, runtime.ready)
-            running.rest_runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-            await running.rest_runner.setup()
-            rest = config.listen.rest
-            ssl_context = rest_ssl_context(rest.tls) if rest.tls is not None else None
-            site = web.TCPSite(running.rest_runner, rest.host, rest.port, ssl_context=ssl_context)
-            await site.start()
-            running.rest_port = _bound_port(site)
+            running.rest_runner, running.rest_port = await _serve_http(app, config.listen.rest)
         if config.listen.grpc is not None:
             running.grpc_server, running.grpc_port = await _start_grpc(runtime)
+        if config.listen.ops is not None:
+            metrics = runtime.observability.metrics
+            ops = ops_application(metrics.registry if metrics is not None else None)
+            running.ops_runner, running.ops_port = await _serve_http(ops, config.listen.ops)
     except BaseException:
         await running.stop(0)
         raise
     return running
+
+
+async def _serve_http(app: web.Application, listener: Listener) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    try:
+        ssl_context = rest_ssl_context(listener.tls) if listener.tls is not None else None
+        site = web.TCPSite(runner, listener.host, listener.port, ssl_context=ssl_context)
+        await site.start()
+        return runner, _bound_port(site)
+    except BaseException:
+        await runner.cleanup()
+        raise
 
 
 async def _start_grpc(runtime: Runtime) -> tuple[grpc.aio.Server, int]:

@@ -52,6 +52,7 @@ class Call:
     idempotent: bool = False
     principal: Principal | None = None  # set by authentication
     request_id: str = ""
+    edge: str = ""  # "rest" | "grpc": the listener that took the call (labels and logs only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class Reply:
     trailers: Metadata = ()  # the backend's trailing metadata (unary; streams carry their own)
     backend: str = ""  # which backend answered
     attempts: int = 1
+    backend_s: float = 0.0  # time spent waiting on the backend (streams: until it opened)
 
 
 Handler = Callable[[Call], Awaitable[Reply]]

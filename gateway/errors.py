@@ -74,6 +74,8 @@ class GatewayError(Exception):
     code: Code = Code.INTERNAL
     status_override: int | None = None  # an HTTP status that differs from HTTP_STATUS[code]
     attempts: int = 1  # backend attempts made before this error (set by the upstream)
+    backend: str = ""  # the backend the failed call went to; "" if it never left the gateway
+    backend_s: float = 0.0  # time spent on that backend
 
     def __init__(self, message: str, details: Sequence[bytes] = ()) -> None:
         super().__init__(message)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from gateway.auth.build import AuthPolicies, build_auth_policies
 from gateway.bff.executor import Aggregates
-from gateway.call import Handler, Policy, chain
+from gateway.call import Handler, chain
 from gateway.compiled import Compiled
 from gateway.observability.build import Observability, build_observability
 from gateway.observability.metrics import GatewayMetrics
@@ -69,8 +69,9 @@ def build_runtime(compiled: Compiled, instances: int = 1,
         terminal = Aggregates(compiled.aggregates, forward, parts=parts)
     policies = [*observability.head, *auth.ordered(PropagateRequestId()), limiter,
                 Deadline(timeouts)]
-    after = policies.index(auth.authenticate) + 1  # the access log names whom authorize refuses
-    policies[after:after] = observability.after_authentication
+    if auth.authenticate in policies:  # the access log names whom authorize then refuses
+        after = policies.index(auth.authenticate) + 1
+        policies[after:after] = observability.after_authentication
     pipeline = chain(policies, terminal)
     return Runtime(compiled, upstream, auth, limiter, pipeline,
                    parse_networks(config.rate_limits.trusted_proxies), observability)

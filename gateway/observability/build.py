@@ -1,0 +1,76 @@
+"""Builds what observability adds to one runtime, from the config: the policies at the chain's head
+and after authentication, and the wrapper of the upstream handler. Tracing off takes tracing
+out entirely; metrics need the ops listener."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from gateway.call import Handler, Policy
+from gateway.config import GatewayConfig
+from gateway.observability.accesslog import AccessLog, incoming_trace_id
+from gateway.observability.metrics import GatewayMetrics, Snapshots
+from gateway.observability.timing import BackendTap, NotePrincipal, Observe
+from gateway.observability.tracing import (
+    TraceBackendCalls,
+    TraceRequests,
+    current_trace_id,
+    tracer_provider,
+)
+from gateway.ratelimit.limiter import Limiter
+
+TRACER = "gateway"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Observability:
+    head: tuple[Policy, ...]  # first in the chain: the request span, then Observe
+    after_authentication: tuple[Policy, ...]  # notes the principal for the access log
+    metrics: GatewayMetrics | None  # None: no metrics (disabled, or no ops listener)
+    tracer_provider: TracerProvider | None  # None: tracing off
+    services: Mapping[str, str]  # proto service -> backend name
+
+    def wrap_backend(self, upstream: Handler) -> Handler:
+        """The upstream handler as the chain (and the BFF's parts) should call it."""
+        tapped = BackendTap(upstream, self.services, self.metrics)
+        if self.tracer_provider is None:
+            return tapped
+        return TraceBackendCalls(self.tracer_provider.get_tracer(TRACER), tapped)
+
+    def watch(self, upstream: Snapshots, limiter: Limiter) -> None:
+        if self.metrics is not None:
+            self.metrics.watch(upstream, limiter)
+
+    def close(self) -> None:
+        """Export the spans still buffered."""
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+
+
+def build_observability(config: GatewayConfig, services: Mapping[str, str],
+                        routes: Iterable[str], metrics: GatewayMetrics | None = None
+                        ) -> Observability:
+    """`metrics`: the gateway's metrics to keep using (on reload); else new ones if enabled.
+
+    Raises ConfigError when the configured span exporter cannot be built.
+    """
+    settings = config.observability
+    if settings.metrics.enabled and config.listen.ops is not None:
+        metrics = metrics or GatewayMetrics()
+        metrics.prebind(routes, services)
+    else:
+        metrics = None
+    access_log = AccessLog(config.transcoding.success_status) if settings.access_log.enabled \
+        else None
+    provider = tracer_provider(settings.tracing)
+    head: list[Policy] = []
+    if provider is not None:
+        head.append(TraceRequests(provider.get_tracer(TRACER)))
+    if metrics is not None or access_log is not None:
+        trace_id = incoming_trace_id if provider is None else current_trace_id
+        head.append(Observe(metrics, access_log, trace_id))
+    after = (NotePrincipal(),) if access_log is not None else ()
+    return Observability(tuple(head), after, metrics, provider, services)
