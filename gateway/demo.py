@@ -89,13 +89,15 @@ def overview_aggregate() -> dict[str, Any]:
     }}
 
 
-def demo_config(addresses: dict[str, str], host: str, rest_port: int, grpc_port: int
-                ) -> GatewayConfig:
+def demo_config(addresses: dict[str, str], host: str, rest_port: int, grpc_port: int,
+                ops_port: int | None = None) -> GatewayConfig:
     """The gateway config of the demo: one backend per demo service, in-memory defaults, the
-    dashboard overview aggregate, the demo issuer and API key, access rules, a rate limit."""
+    dashboard overview aggregate, the demo issuer and API key, access rules, a rate limit;
+    /metrics on ops_port when given."""
+    ops = {} if ops_port is None else {"ops": {"host": host, "port": ops_port}}
     return load({
         "listen": {"rest": {"host": host, "port": rest_port},
-                   "grpc": {"host": host, "port": grpc_port}},
+                   "grpc": {"host": host, "port": grpc_port}, **ops},
         "descriptors": {"descriptor_set": str(DESCRIPTOR_SET)},
         "backends": {
             "users": {"services": ["users.v1.Users"], "addresses": [addresses["users"]]},
@@ -118,19 +120,20 @@ def demo_config(addresses: dict[str, str], host: str, rest_port: int, grpc_port:
     })
 
 
-async def run_demo(host: str, rest_port: int, grpc_port: int) -> int:
+async def run_demo(host: str, rest_port: int, grpc_port: int, ops_port: int = 9464) -> int:
     from services.server import start_all
 
     backends = await start_all(host="127.0.0.1")
     running = None
     try:
         config = demo_config({n: b.address for n, b in backends.items()}, host, rest_port,
-                             grpc_port)
+                             grpc_port, ops_port)
         running = await app.start(config)
         for name, backend in backends.items():
             print(f"backend {name:<14} grpc://{backend.address}")
         print(f"gateway REST        http://{host}:{running.rest_port}")
         print(f"gateway gRPC        {host}:{running.grpc_port}")
+        print(f"metrics (scrape)    http://{host}:{running.ops_port}/metrics")
         print(f"try: curl -s http://{host}:{running.rest_port}/v1/users/u-1001")
         print(f"     curl -s -H 'x-api-key: {DEMO_API_KEY}' "
               f"http://{host}:{running.rest_port}/v1/dashboard/overview")
