@@ -6,15 +6,14 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 import pytest
 from opentelemetry.trace import SpanKind
 
-from orders.v1 import orders_pb2, orders_pb2_grpc
-from tests.e2e.stack import Stack, running_stack
+from tests.e2e import test_policies
+from tests.e2e.stack import running_stack
+from tests.e2e.test_policies import get_order, token
 from tests.observability.conftest import traced_stack
 from tests.policies.jwks_server import ISSUER_AUDIENCE, JwksServer, SigningKey, rsa_key
 from users.v1 import users_pb2, users_pb2_grpc
@@ -26,6 +25,7 @@ TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 API_KEY = "obs-api-key-5f0c2a9e7d1b4c3a"
 SECRET_ENV = "GATEWAY_TEST_OBSERVABILITY_HMAC"
 SECRET = "hmac-secret-7b9d3f1e5a2c4b6d8e0f"
+signer = test_policies.signer  # the live JWKS server fixture
 
 
 def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
@@ -89,39 +89,6 @@ async def test_access_log_off(caplog: pytest.LogCaptureFixture) -> None:
     assert access_lines(caplog) == []
 
 
-@pytest.fixture
-async def signer() -> AsyncIterator[tuple[JwksServer, SigningKey]]:
-    key = rsa_key("key-1")
-    server = JwksServer([key])
-    await server.start()
-    try:
-        yield server, key
-    finally:
-        await server.close()
-
-
-def token(server: JwksServer, key: SigningKey, **overrides: Any) -> str:
-    now = int(time.time())
-    claims = {"iss": server.url, "aud": ISSUER_AUDIENCE, "sub": "alice", "iat": now,
-              "exp": now + 300, "roles": ["reader"]}
-    return key.sign({**claims, **overrides})
-
-
-async def get_order(stack: Stack, edge: str, credentials: dict[str, str]) -> int:
-    """GetOrder through one edge; the gRPC status code number (0 = OK)."""
-    if edge == "rest":
-        async with stack.http.get(stack.url("/v1/orders/o-5001"), headers=credentials) as r:
-            body = await r.json()
-            return int(body.get("code", 0)) if r.status >= 400 else 0
-    try:
-        await orders_pb2_grpc.OrdersStub(stack.channel).GetOrder(
-            orders_pb2.GetOrderRequest(id="o-5001"),
-            metadata=tuple((k.lower(), v) for k, v in credentials.items()))
-    except grpc.aio.AioRpcError as exc:
-        return int(exc.code().value[0])
-    return 0
-
-
 async def test_no_token_api_key_or_hmac_secret_in_any_log_line(
     signer: tuple[JwksServer, SigningKey], caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
@@ -151,7 +118,7 @@ async def test_no_token_api_key_or_hmac_secret_in_any_log_line(
     async with traced_stack(auth=auth, authorization=authorization) as (stack, exporter):
         for edge in ("rest", "grpc"):
             for credentials, code in tries:
-                assert await get_order(stack, edge, credentials) == code
+                assert (await get_order(stack, edge, credentials)).code == code
         # and calls that reach the backend, which gets the signed identity
         for credentials in ({"Authorization": f"Bearer {good}"}, {"X-Api-Key": API_KEY}):
             async with stack.http.get(stack.url("/v1/users/u-1001"), headers=credentials) as r:
