@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -12,7 +13,8 @@ import pytest
 
 from gateway.call import Call, Handler, Kind, Principal, Reply, chain
 from gateway.errors import Code, NotFound, Unavailable
-from gateway.observability.accesslog import AccessLog, incoming_trace_id
+from gateway.observability.accesslog import LOGGER, AccessLog, incoming_trace_id, log_to
+from gateway.observability.exchange import Exchange
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.timing import (
     BackendTap,
@@ -197,3 +199,17 @@ def test_incoming_trace_id(traceparent: str, trace_id: str) -> None:
 def test_server_timing() -> None:
     assert server_timing(0.0025, 0.002) == "gateway;dur=0.500, backend;dur=2.000"
     assert server_timing(0.0004, 0.0) == "gateway;dur=0.400"
+
+
+def test_log_to_writes_bare_json_lines() -> None:
+    stream = io.StringIO()
+    logger = logging.getLogger(LOGGER)
+    handler = log_to(stream)
+    try:
+        AccessLog({}).write(Exchange(Call(GET_USER, b"", request_id="r-1"), 0.0))
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+    [line] = stream.getvalue().splitlines()
+    assert json.loads(line)["request_id"] == "r-1"
