@@ -13,6 +13,7 @@ from gateway import app
 from gateway.config import GatewayConfig, load_file
 from gateway.demo import mint_demo_token, run_demo
 from gateway.errors import ConfigError
+from gateway.observability.accesslog import log_to
 
 log = logging.getLogger("gateway")
 
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if options.command == "serve":
             config = load_file(options.config)
+            log_to(sys.stdout)  # access lines as bare JSON on stdout, one per request
             return uvloop.run(_serve(config))
         return uvloop.run(run_demo(options.host, options.rest_port, options.grpc_port))
     except ConfigError as exc:
@@ -52,6 +54,9 @@ async def _serve(config: GatewayConfig) -> int:
         print(f"gateway REST on http://{config.listen.rest.host}:{running.rest_port}", flush=True)
     if config.listen.grpc is not None:
         print(f"gateway gRPC on {config.listen.grpc.host}:{running.grpc_port}", flush=True)
+    if config.listen.ops is not None:
+        print(f"gateway ops (/metrics) on http://{config.listen.ops.host}:{running.ops_port}",
+              flush=True)
     await app.wait_for_signal()
     await running.stop()
     return 0

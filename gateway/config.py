@@ -171,7 +171,8 @@ class Cors(_Model):
     allow_origins: tuple[str, ...] = ()  # empty: CORS off; "*" allows any origin
     allow_headers: tuple[str, ...] = ("authorization", "content-type", "x-request-id",
                                       "grpc-timeout", "x-timeout")
-    expose_headers: tuple[str, ...] = ("x-request-id", "grpc-status", "grpc-message")
+    expose_headers: tuple[str, ...] = ("x-request-id", "grpc-status", "grpc-message",
+                                       "x-gateway-backend", "server-timing")
     allow_credentials: bool = False
     max_age_s: int = Field(default=600, ge=0)
 

@@ -72,6 +72,7 @@ def build_runtime(compiled: Compiled, instances: int = 1,
     if auth.authenticate in policies:  # the access log names whom authorize then refuses
         after = policies.index(auth.authenticate) + 1
         policies[after:after] = observability.after_authentication
-    pipeline = chain(policies, terminal)
+    # A policy with nothing to do under this config (no rules) stays out of the hot path.
+    pipeline = chain([p for p in policies if not getattr(p, "inert", False)], terminal)
     return Runtime(compiled, upstream, auth, limiter, pipeline,
                    parse_networks(config.rate_limits.trusted_proxies), observability)

@@ -30,6 +30,7 @@ from gateway.errors import (
     RateLimited,
     Unauthenticated,
 )
+from gateway.observability.timing import server_timing
 from gateway.policies.client_ip import Network, client_ip
 from gateway.policies.deadline import parse_grpc_timeout, parse_x_timeout
 from gateway.policies.ratelimit import rate_limit_headers
@@ -46,6 +47,7 @@ JSON = "application/json"
 NDJSON = "application/x-ndjson"
 SSE = "text/event-stream"
 STANDARD_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+TRACE_CONTEXT = ("traceparent", "tracestate")  # W3C: always sent on; tracing continues it
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -69,7 +71,7 @@ class RestEdge:
         self._pipeline = pipeline
         # Credentials always enter the pipeline; authentication decides whether they go on.
         self._forward = frozenset((*transcoding.forward_headers, "authorization",
-                                   *credential_headers))
+                                   *TRACE_CONTEXT, *credential_headers))
         self._max_body = transcoding.max_body_bytes
         self._trusted_proxies = trusted_proxies
 
@@ -125,13 +127,14 @@ class RestEdge:
                 deadline=deadline,
                 idempotent=route.idempotent,
                 request_id=request_id,
+                edge="rest",
             )
             reply = await self._pipeline(call)
             if route.server_streaming:
-                return await self._stream(request, endpoint, reply, request_id)
-            return self._unary(endpoint, reply, request_id)
+                return await self._stream(request, endpoint, reply, request_id, started)
+            return self._unary(endpoint, reply, request_id, started)
         except GatewayError as exc:
-            return self.error_response(exc, request_id or request_id_from(()))
+            return self.error_response(exc, request_id or request_id_from(()), started)
 
     async def _read_body(self, request: web.Request) -> bytes:
         if request.content_length is not None and request.content_length > self._max_body:
@@ -144,17 +147,18 @@ class RestEdge:
         except web.HTTPRequestEntityTooLarge:
             raise PayloadTooLarge(f"request body exceeds the {self._max_body}-byte limit") from None
 
-    def _unary(self, endpoint: Endpoint, reply: Reply, request_id: str) -> web.Response:
+    def _unary(self, endpoint: Endpoint, reply: Reply, request_id: str,
+               started: float) -> web.Response:
         assert isinstance(reply.payload, bytes)
-        headers = _reply_headers(reply, request_id)
         if endpoint.success_status == 204:
-            return web.Response(status=204, headers=headers)
+            return web.Response(status=204, headers=_reply_headers(reply, request_id, started))
         content_type, body = endpoint.encoder.encode(reply.payload)
+        headers = _reply_headers(reply, request_id, started)  # after encoding: Server-Timing
         headers.append(("Content-Type", content_type))
         return web.Response(status=endpoint.success_status, body=body, headers=headers)
 
     async def _stream(self, request: web.Request, endpoint: Endpoint, reply: Reply,
-                      request_id: str) -> web.StreamResponse:
+                      request_id: str, started: float) -> web.StreamResponse:
         """NDJSON (`{"result": ...}` per message, as grpc-gateway) or SSE on request."""
         assert not isinstance(reply.payload, bytes)
         messages: AsyncIterator[bytes] = reply.payload
@@ -164,7 +168,8 @@ class RestEdge:
             first: bytes | None = await anext(messages)
         except StopAsyncIteration:
             first = None
-        response = web.StreamResponse(status=200, headers=_reply_headers(reply, request_id))
+        response = web.StreamResponse(status=200,
+                                      headers=_reply_headers(reply, request_id, started))
         response.content_type = SSE if sse else NDJSON
         await response.prepare(request)
         try:
@@ -186,8 +191,14 @@ class RestEdge:
         _, body = endpoint.encoder.encode(message)
         return b"data: " + body + b"\n\n" if sse else b'{"result":' + body + b"}\n"
 
-    def error_response(self, exc: GatewayError, request_id: str) -> web.Response:
+    def error_response(self, exc: GatewayError, request_id: str,
+                       started: float | None = None) -> web.Response:
         headers = [("X-Request-ID", request_id)] if request_id else []
+        if started is not None:
+            headers.append(("Server-Timing",
+                            server_timing(time.monotonic() - started, exc.backend_s)))
+        if exc.backend:
+            headers.append(("X-Gateway-Backend", exc.backend))
         if isinstance(exc, MethodNotAllowed):
             headers.append(("Allow", ", ".join(exc.allowed)))
         elif isinstance(exc, RateLimited):
@@ -223,8 +234,11 @@ def _client_deadline(request: web.Request, now: float) -> float | None:
     return None
 
 
-def _reply_headers(reply: Reply, request_id: str) -> list[tuple[str, str]]:
-    headers = [("X-Request-ID", request_id)]
+def _reply_headers(reply: Reply, request_id: str, started: float) -> list[tuple[str, str]]:
+    headers = [("X-Request-ID", request_id),
+               ("Server-Timing", server_timing(time.monotonic() - started, reply.backend_s))]
+    if reply.backend:
+        headers.append(("X-Gateway-Backend", reply.backend))
     if reply.attempts > 1:
         headers.append(("X-Gateway-Attempts", str(reply.attempts)))
     headers.extend(headers_from_metadata(reply.metadata, "Grpc-Metadata-"))

@@ -91,6 +91,7 @@ class RpcEdge(grpc.GenericRpcHandler):
             deadline=None if remaining is None else time.monotonic() + remaining,
             idempotent=info.idempotent,
             request_id=request_id,
+            edge="grpc",
         )
         try:
             reply = await self._pipeline(call)
@@ -98,7 +99,10 @@ class RpcEdge(grpc.GenericRpcHandler):
             await _abort(context, exc, request_id)
             return None
         initial = [(k, v) for k, v in _outgoing(reply.metadata) if k != HEADER]
-        await context.send_initial_metadata((*initial, (HEADER, request_id)))
+        initial.append((HEADER, request_id))
+        if reply.backend:
+            initial.append(("x-gateway-backend", reply.backend))
+        await context.send_initial_metadata(initial)
         return reply
 
 
