@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.descriptor_pool import DescriptorPool
 from google.protobuf.message import Message
 
@@ -115,6 +116,9 @@ class RequestDecoder:
     path: tuple[_PathVariable, ...]
     path_bound: frozenset[str]
     mask: _MaskFill | None  # None: no update_mask auto-fill on this route
+    # Set when the route has no body and binds only top-level string fields: then a request
+    # without a query needs no JSON round at all (GET /v1/users/{id}, the common read).
+    plain_string_path: tuple[str, ...] | None = None
 
     def decode(
         self,
@@ -131,6 +135,8 @@ class RequestDecoder:
         >>> decoder.decode({"string_value": "hi"}, [("int32_value", "7")], b"", "")
         b'\\n\\x02hi\\x10\\x07'
         """
+        if self.plain_string_path is not None and not query and not body.strip(b" \t\r\n"):
+            return self._decode_plain_path(bindings)
         root: JsonObject = {}
         parsed: object = None
         if self.body_mode == "json":
@@ -172,6 +178,16 @@ class RequestDecoder:
             ]
             if paths:
                 getattr(message, _MASK_FIELD).paths.extend(paths)
+        return message.SerializeToString()
+
+    def _decode_plain_path(self, bindings: Mapping[str, str]) -> bytes:
+        """Path text straight into string fields: what json_format would do, without it."""
+        message = self.message_class()
+        for name in self.plain_string_path or ():
+            text = bindings.get(name)
+            if text is None:
+                raise InvalidArgument(f"missing path variable {name}")
+            setattr(message, name, text)
         return message.SerializeToString()
 
     def _body_field_json(self, parsed: object) -> JsonObject:
@@ -313,7 +329,19 @@ def compile_request_decoder(
         path=path,
         path_bound=frozenset(route.path_fields),
         mask=mask,
+        plain_string_path=_plain_string_path(route, path, body_mode),
     )
+
+
+def _plain_string_path(route: Route, path: tuple[_PathVariable, ...], body_mode: str
+                       ) -> tuple[str, ...] | None:
+    fields = route.input.fields_by_name
+    if body_mode != "none" or not path or not all(
+        len(v.chain) == 1 and fields[v.chain[0].name].type == FieldDescriptor.TYPE_STRING
+        for v in path
+    ):
+        return None
+    return tuple(v.field_path for v in path)
 
 
 def _resolve_path(

@@ -538,3 +538,19 @@ def test_http_body_as_the_whole_request(schema: Schema) -> None:
     _same(schema, _message(schema, route, payload), _expected(schema, route, expected))
     with pytest.raises(InvalidArgument, match='with body "\\*"'):
         decoder.decode({}, [("content_type", "x")], b"", "")
+
+
+@given(value=st.text(min_size=1, max_size=40))
+def test_plain_path_fast_path_equals_the_json_route(schema: Schema, table: RouteTable,
+                                                     value: str) -> None:
+    """Routes binding only top-level strings skip json_format; the bytes must not change."""
+    checked = 0
+    for route in table.routes:
+        decoder = compile_request_decoder(schema, route, DecodeOptions())
+        if decoder.plain_string_path is None:
+            continue
+        slow = replace(decoder, plain_string_path=None)
+        bindings = dict.fromkeys(decoder.plain_string_path, value)
+        assert decoder.decode(bindings, (), b"", "") == slow.decode(bindings, (), b"", "")
+        checked += 1
+    assert checked >= 5  # GetUser, GetOrder, GetBook, ... take the fast path
