@@ -40,11 +40,12 @@ def grpc_frame(message: Message) -> bytes:
     return b"\x00" + len(data).to_bytes(4, "big") + data
 
 
-def check_rest(url: str) -> None:
+def check_rest(url: str, headers: dict[str, str] | None = None) -> None:
     """GET url: 200 and a JSON body equal to MessageToDict(expected_user())."""
     expected = json_format.MessageToDict(expected_user())
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             status, body = response.status, response.read()
     except urllib.error.HTTPError as exc:
         raise BenchError(f"GET {url}: HTTP {exc.code}: {exc.read()[:500]!r}") from None

@@ -32,6 +32,7 @@ class Target:
     url: str
     frame: Path | None = None  # h2load: the request body (a length-prefixed gRPC message)
     reply_bytes: int = 0  # h2load: DATA bytes of one OK gRPC reply; fewer means non-OK replies
+    headers: tuple[tuple[str, str], ...] = ()  # wrk: extra request headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ def run_load(target: Target, concurrency: int, duration_s: float, cpu: int | Non
     """One run of target.tool for duration_s at `concurrency`, the generator pinned to `cpu`."""
     if target.tool == "wrk":
         argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{duration_s:g}s", "--timeout", "5s",
+                *(arg for k, v in target.headers for arg in ("-H", f"{k}: {v}")),
                 "-s", str(LUA), target.url]
         code, output, cpu_s = run_bounded(argv, log, cpu, duration_s + GRACE_S)
         if code != 0:

@@ -207,8 +207,8 @@ def run_scenario(scenario: Scenario, repetition: int, plan: Plan, layout: str, f
         load = scenario.load
         address = f"{LOOPBACK}:{ports[load.port]}"
         if load.tool == "wrk":
-            target = Target("wrk", f"http://{address}{load.path}")
-            check_rest(target.url)
+            target = Target("wrk", f"http://{address}{load.path}", headers=load.headers)
+            check_rest(target.url, dict(load.headers))
         else:
             reply_bytes = check_grpc(address, frame.read_bytes())
             target = Target("h2load", f"http://{address}{load.path}", frame, reply_bytes)

@@ -4,6 +4,7 @@ test and how it is loaded. A new scenario is one more Scenario in SCENARIOS.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ class Load:
     tool: Tool  # wrk: GET path; h2load: POST path with the GetUser frame
     port: str  # "<role>.<port name>" that receives the load
     path: str  # REST path or gRPC method
+    headers: tuple[tuple[str, str], ...] = ()  # wrk: sent with every request
 
 
 def _available() -> str | None:
@@ -75,21 +77,41 @@ def _facade(renderer: str) -> Callable[[Launch], list[str]]:
     return argv
 
 
-def _gateway(launch: Launch) -> list[str]:
-    """Write the gateway's YAML config (both listeners on ephemeral ports) and serve it."""
-    config = {
-        "listen": {"rest": {"host": LOOPBACK, "port": 0}, "grpc": {"host": LOOPBACK, "port": 0}},
-        "descriptors": {"descriptor_set": str(DESCRIPTORS)},
-        "backends": {"users": {"services": ["users.v1.Users"],
-                               "addresses": [f"{LOOPBACK}:{launch.ports['backend.grpc']}"]}},
-    }
-    path = launch.out / "gateway.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return [launch.python, "-m", "gateway", "serve", "--config", str(path)]
+def _gateway(variant: str, extra: Mapping[str, object]) -> Callable[[Launch], list[str]]:
+    """Write the gateway's YAML config (both listeners on ephemeral ports, plus `extra`
+    top-level keys) and serve it."""
+
+    def argv(launch: Launch) -> list[str]:
+        config = {
+            "listen": {"rest": {"host": LOOPBACK, "port": 0},
+                       "grpc": {"host": LOOPBACK, "port": 0}},
+            "descriptors": {"descriptor_set": str(DESCRIPTORS)},
+            "backends": {"users": {"services": ["users.v1.Users"],
+                                   "addresses": [f"{LOOPBACK}:{launch.ports['backend.grpc']}"]}},
+            **extra,
+        }
+        path = launch.out / f"gateway{variant}.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return [launch.python, "-m", "gateway", "serve", "--config", str(path)]
+
+    return argv
 
 
+# The gateway with auth + a rate limit on: an API key (sent by the load generator) and a limit
+# far above the offered load, so every request pays for both decisions.
+BENCH_API_KEY = "bench-key-0123456789"
+POLICIES_ON: Mapping[str, object] = {
+    "auth": {"api_keys": [{"sha256": hashlib.sha256(BENCH_API_KEY.encode()).hexdigest(),
+                           "owner": "bench"}]},
+    "authorization": {"default": "authenticated"},
+    "rate_limits": {"rules": [{"match": "*", "key": "user", "rate_per_s": 1e6,
+                               "burst": 1_000_000}]},
+}
 BACKEND = Proc("backend", _users, GRPC_PORT)
-GATEWAY = Proc("gateway", _gateway, GATEWAY_PORTS)
+GATEWAY = Proc("gateway", _gateway("", {}), GATEWAY_PORTS)
+GATEWAY_QUIET = Proc("gateway", _gateway("-quiet", {
+    "observability": {"access_log": {"enabled": False}}}), GATEWAY_PORTS)
+GATEWAY_POLICIES = Proc("gateway", _gateway("-policies", POLICIES_ON), GATEWAY_PORTS)
 
 
 def _facade_scenario(renderer: str, what: str) -> Scenario:
@@ -111,6 +133,11 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType({s.name: s for s in (
     _facade_scenario("fast", "hand-written aiohttp façade, gateway compiled renderer (wrk)"),
     Scenario("rest-gateway", "REST GetUser transcoded by the gateway (wrk)",
              (BACKEND, GATEWAY), "gateway", Load("wrk", "gateway.rest", REST_PATH)),
+    Scenario("rest-gateway-quiet", "as rest-gateway, access log off (wrk)",
+             (BACKEND, GATEWAY_QUIET), "gateway", Load("wrk", "gateway.rest", REST_PATH)),
+    Scenario("rest-gateway-policies", "as rest-gateway, API-key auth + a rate limit (wrk)",
+             (BACKEND, GATEWAY_POLICIES), "gateway",
+             Load("wrk", "gateway.rest", REST_PATH, headers=(("x-api-key", BENCH_API_KEY),))),
     Scenario("grpc-gateway", "gRPC GetUser through the gateway's gRPC edge (h2load)",
              (BACKEND, GATEWAY), "gateway", Load("h2load", "gateway.grpc", GRPC_METHOD)),
 )})
@@ -123,4 +150,6 @@ RATIOS: tuple[tuple[str, str], ...] = (
     ("rest-facade-json", "grpc-direct"),
     ("rest-facade-fast", "rest-facade-json"),
     ("rest-gateway", "rest-bare"),
+    ("rest-gateway-quiet", "rest-facade-json"),
+    ("rest-gateway-policies", "rest-facade-json"),
 )
