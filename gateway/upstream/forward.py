@@ -130,17 +130,28 @@ class Upstream:
 
     async def _unary(self, backend: _Backend, breaker: CircuitBreaker, probe: bool, call: Call,
                      tried: list[Instance]) -> Reply:
-        with ExitStack() as held:
-            rpc, picked = self._dispatch(backend, call, held, tried)
+        # try/finally rather than an ExitStack: this runs once per backend call.
+        timeout = self._timeout(call, backend.config)
+        backend.limit.acquire()
+        try:
+            picked = backend.pool.pick(tried)
             try:
-                payload = await rpc
-                initial = to_metadata(await rpc.initial_metadata())
-                trailers = to_metadata(await rpc.trailing_metadata())
-            except grpc.aio.AioRpcError as exc:
-                failure = classify(exc, backend.name)
-                _record(backend, breaker, picked, probe, failure)
-                raise BackendFailed(failure) from None
-            _record(backend, breaker, picked, probe, None)
+                tried.append(picked.instance)
+                invoke = picked.instance.multicallable(call.method, call.kind)
+                rpc = invoke(call.payload, timeout=timeout, metadata=_outgoing(call) or None)
+                try:
+                    payload = await rpc
+                    initial = to_metadata(await rpc.initial_metadata())
+                    trailers = to_metadata(await rpc.trailing_metadata())
+                except grpc.aio.AioRpcError as exc:
+                    failure = classify(exc, backend.name)
+                    _record(backend, breaker, picked, probe, failure)
+                    raise BackendFailed(failure) from None
+                _record(backend, breaker, picked, probe, None)
+            finally:
+                backend.pool.release(picked)
+        finally:
+            backend.limit.release()
         return Reply(payload, initial, trailers, backend=backend.name)
 
     async def _open_stream(self, backend: _Backend, breaker: CircuitBreaker, probe: bool,

@@ -14,13 +14,20 @@ class ConcurrencyLimit:
         self.max_requests = max_requests
         self.in_flight = 0
 
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold one of max_requests slots; Unavailable at once when none is free."""
+    def acquire(self) -> None:
+        """Take one of max_requests slots; Unavailable at once when none is free."""
         if self.in_flight >= self.max_requests:
             raise Unavailable(f"backend {self.backend!r} is overloaded")
         self.in_flight += 1
+
+    def release(self) -> None:
+        self.in_flight -= 1
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """acquire() ... release() as a context manager."""
+        self.acquire()
         try:
             yield
         finally:
-            self.in_flight -= 1
+            self.release()
