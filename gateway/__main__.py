@@ -1,15 +1,18 @@
-"""Command line: `python -m gateway serve --config gateway.yaml` and `python -m gateway demo`."""
+"""Command line: `python -m gateway serve --config gateway.yaml [--workers N]` and
+`python -m gateway demo`."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import uvloop
 
-from gateway import app
+from gateway import app, workers
 from gateway.config import GatewayConfig, load_file
 from gateway.demo import mint_demo_token, run_demo
 from gateway.errors import ConfigError
@@ -23,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the config's descriptors against its backends")
     serve.add_argument("--config", type=Path, required=True, help="the gateway YAML file")
+    serve.add_argument("--workers", type=_positive, default=1,
+                       help="processes sharing the ports (SO_REUSEPORT), under a supervisor")
+    serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # set by the supervisor
+    serve.add_argument("--port", action="append", default=[], help=argparse.SUPPRESS)
     demo = commands.add_parser("demo", help="the demo backends with a gateway in front of them")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--rest-port", type=int, default=8080)
@@ -39,27 +46,60 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         if options.command == "serve":
-            config = load_file(options.config)
+            if options.workers > 1 and options.worker is None:
+                return _supervise(options.config, options.workers)
+            ports = dict(_name_port(value) for value in options.port)
+            index = options.worker or 0
+
+            def source() -> GatewayConfig:
+                return workers.worker_config(load_file(options.config), index, ports)
+
+            config = source()
             log_to(sys.stdout)  # access lines as bare JSON on stdout, one per request
-            return uvloop.run(_serve(config))
+            return uvloop.run(_serve(config, source, options.workers, options.worker))
         return uvloop.run(run_demo(options.host, options.rest_port, options.grpc_port))
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
 
 
-async def _serve(config: GatewayConfig) -> int:
-    running = await app.start(config)
-    if config.listen.rest is not None:
-        print(f"gateway REST on http://{config.listen.rest.host}:{running.rest_port}", flush=True)
-    if config.listen.grpc is not None:
-        print(f"gateway gRPC on {config.listen.grpc.host}:{running.grpc_port}", flush=True)
-    if config.listen.ops is not None:
-        print(f"gateway ops (/metrics) on http://{config.listen.ops.host}:{running.ops_port}",
-              flush=True)
-    await app.wait_for_signal()
-    await running.stop()
+async def _serve(config: GatewayConfig, source: Callable[[], GatewayConfig], instances: int,
+                 worker: int | None) -> int:
+    running = await app.start(config, instances=instances, source=source, worker=worker)
+    who = "" if worker is None else f" (worker {worker}, pid {os.getpid()})"
+    listen = config.listen
+    if listen.rest is not None:
+        print(f"gateway REST on http://{listen.rest.host}:{running.rest_port}{who}", flush=True)
+    if listen.grpc is not None:
+        print(f"gateway gRPC on {listen.grpc.host}:{running.grpc_port}{who}", flush=True)
+    if listen.ops is not None:
+        print(f"gateway ops (/metrics, /admin) on http://{listen.ops.host}:{running.ops_port}"
+              f"{who}", flush=True)
+    await app.serve(running)  # SIGHUP reloads; SIGTERM/SIGINT stop gracefully
     return 0
+
+
+def _supervise(path: Path, count: int) -> int:
+    config = load_file(path)  # a bad config stops here, before any worker starts
+    ports, held = workers.reserve_ports(config)
+    try:
+        commands = [workers.worker_command(path, count, i, ports) for i in range(count)]
+        return uvloop.run(workers.supervise(commands))
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def _name_port(text: str) -> tuple[str, int]:
+    name, _, port = text.partition("=")
+    return name, int(port)
 
 
 if __name__ == "__main__":

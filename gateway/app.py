@@ -1,11 +1,14 @@
-"""Wiring and lifecycle: config -> schema, routes, pools, pipeline, both edges and the ops
-listener (/metrics); start and stop."""
+"""Wiring and lifecycle: config -> runtime, both edges and the ops listener (/metrics, /healthz,
+/readyz, the admin API); reload (an atomic swap of what both edges use), graceful stop, signals."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -13,63 +16,157 @@ from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from gateway.admin import ReloadResult, add_admin_routes
 from gateway.compiled import Compiled, compile_config
-from gateway.config import GatewayConfig, Listener
+from gateway.config import AdminApi, GatewayConfig, Listener, admin_token_digest
+from gateway.edges.health import add_health_routes
 from gateway.edges.rest import RestEdge
 from gateway.edges.rpc import RpcEdge
+from gateway.errors import ConfigError
 from gateway.observability.ops import ops_application
+from gateway.reload import Retired, prepare
 from gateway.runtime import Runtime, build_runtime
 from gateway.tls import grpc_server_credentials, rest_ssl_context
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gateway")
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 @dataclass(eq=False)
 class RunningGateway:
-    runtime: Runtime
+    runtime: Runtime  # the current one; a reload replaces it
+    instances: int = 1  # processes sharing the ports (--workers)
+    source: Callable[[], GatewayConfig] | None = None  # what a reload loads (the config file)
+    worker: int | None = None
+    admin_digest: bytes | None = None
+    rest: RestEdge | None = None
     rest_runner: web.AppRunner | None = None
-    grpc_server: grpc.aio.Server | None = None
     rest_port: int | None = None
+    rpc: RpcEdge | None = None
+    grpc_server: grpc.aio.Server | None = None
     grpc_port: int | None = None
+    health: health.aio.HealthServicer | None = None
     ops_runner: web.AppRunner | None = None
     ops_port: int | None = None
-    _stopped: bool = field(default=False)
-
-    async def stop(self, grace_s: float = 5.0) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        if self.grpc_server is not None:
-            await self.grpc_server.stop(grace_s)
-        if self.rest_runner is not None:
-            await self.rest_runner.cleanup()
-        if self.ops_runner is not None:
-            await self.ops_runner.cleanup()
-        await self.runtime.close()
+    generation: int = 1
+    last_reload: ReloadResult | None = None
+    stopping: bool = False  # readiness is false from the first moment of a stop
+    _retired: Retired = field(default_factory=Retired)
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _stopped: bool = False
 
     @property
     def compiled(self) -> Compiled:
         return self.runtime.compiled
 
+    @property
+    def draining(self) -> int:
+        """Runtimes a reload replaced that still finish requests begun on them."""
+        return len(self._retired)
 
-async def start(config: GatewayConfig) -> RunningGateway:
-    """Compile the config, open both listeners (port 0 = ephemeral) and return the handles."""
-    runtime = build_runtime(compile_config(config))
-    compiled = runtime.compiled
-    running = RunningGateway(runtime)
+    def ready(self) -> bool:
+        return not self.stopping and self.runtime.ready()
+
+    async def reload(self, config: GatewayConfig | None = None) -> None:
+        """Swap in `config` (default: the source, loaded again) once it is completely validated
+        and its runtime started; requests under way finish on the old one. Logged and counted;
+        raises ConfigError naming the problem, and the old config keeps serving."""
+        async with self._reloading:
+            try:
+                if self.stopping:
+                    raise ConfigError("the gateway is shutting down")
+                if config is None:
+                    if self.source is None:
+                        raise ConfigError("no config file to reload from")
+                    config = self.source()
+                digest = _admin_digest(config.admin)
+                runtime = await prepare(self.runtime, config, self.instances)
+            except Exception as exc:
+                message = str(exc) if isinstance(exc, ConfigError) else f"{exc!r}"
+                self._reloaded(False, message)
+                log.error("config reload rejected, generation %d keeps serving: %s",
+                          self.generation, message, exc_info=not isinstance(exc, ConfigError))
+                raise ConfigError(message) from None
+            self._swap(runtime, digest)
+            if self.health is not None:  # reflection keeps the services listed at start
+                for service in runtime.compiled.services:
+                    await self.health.set(service, SERVING)
+            self._reloaded(True)
+            log.info("config reloaded: generation %d serving, %d replaced still draining",
+                     self.generation, self.draining)
+
+    def _swap(self, runtime: Runtime, digest: bytes | None) -> None:
+        """Point both edges at `runtime` at once (no await in here, so no request sees half)."""
+        replaced = self.runtime
+        held: list[object] = []
+        if self.rest is not None:
+            held.append(self.rest.tables)
+            self.rest.tables = _rest_edge(runtime).tables
+        if self.rpc is not None:
+            held.append(self.rpc.tables)
+            self.rpc.tables = _rpc_edge(runtime).tables
+        self.runtime, self.admin_digest = runtime, digest
+        self.generation += 1
+        self._retired.retire(replaced, held, runtime.compiled.config.shutdown_grace_s)
+
+    def _reloaded(self, ok: bool, error: str = "") -> None:
+        self.last_reload = ReloadResult(ok, time.time(), self.generation, error)
+        metrics = self.runtime.observability.metrics
+        if metrics is not None:
+            metrics.record_reload(ok)
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Readiness off (/readyz 503, grpc.health.v1 NOT_SERVING), stop accepting, give calls
+        under way (streams too) up to grace_s (default: shutdown_grace_s), then close."""
+        if self._stopped:
+            return
+        self._stopped = self.stopping = True
+        grace = self.runtime.compiled.config.shutdown_grace_s if grace_s is None else grace_s
+        if self.health is not None:
+            await self.health.enter_graceful_shutdown()
+        async with self._reloading:  # a reload under way finishes (or gives up) first
+            pass
+        await asyncio.gather(
+            self.grpc_server.stop(grace) if self.grpc_server is not None else _nothing(),
+            _stop_http(self.rest_runner, grace),
+        )
+        await self._retired.close_now()
+        await self.runtime.close()
+        await _stop_http(self.ops_runner, 0)
+
+    async def drained(self) -> None:
+        """Until every runtime a reload replaced is closed."""
+        await self._retired.wait()
+
+
+async def start(config: GatewayConfig, *, instances: int = 1,
+                source: Callable[[], GatewayConfig] | None = None,
+                worker: int | None = None) -> RunningGateway:
+    """Compile the config, open the listeners (port 0 = ephemeral) and return the handles.
+
+    `instances` > 1: that many processes share the ports (SO_REUSEPORT) and each enforces its
+    share of in-memory rate limits. `source` loads the config again on reload.
+    """
+    runtime = build_runtime(compile_config(config), instances)
+    running = RunningGateway(runtime, instances, source, worker, _admin_digest(config.admin))
+    shared = instances > 1
     try:
         await runtime.start()
         if config.listen.rest is not None:
-            edge = RestEdge(compiled.schema, compiled.table, compiled.endpoints, runtime.pipeline,
-                            config.transcoding, (config.auth.api_key_header,),
-                            runtime.trusted_proxies)
-            app = edge.application(config.cors, compiled.openapi, runtime.ready)
-            running.rest_runner, running.rest_port = await _serve_http(app, config.listen.rest)
+            running.rest = _rest_edge(runtime)
+            app = running.rest.application(config.cors, runtime.compiled.openapi, running.ready)
+            running.rest_runner, running.rest_port = await _serve_http(
+                app, config.listen.rest, shared)
         if config.listen.grpc is not None:
-            running.grpc_server, running.grpc_port = await _start_grpc(runtime)
+            running.rpc = _rpc_edge(runtime)
+            running.grpc_server, running.grpc_port, running.health = await _start_grpc(
+                running.rpc, runtime.compiled, config.listen.grpc, shared)
         if config.listen.ops is not None:
             metrics = runtime.observability.metrics
             ops = ops_application(metrics.registry if metrics is not None else None)
+            add_health_routes(ops, running.ready)  # watch a drain here: it stays up to the end
+            add_admin_routes(ops, running)
             running.ops_runner, running.ops_port = await _serve_http(ops, config.listen.ops)
     except BaseException:
         await running.stop(0)
@@ -77,12 +174,28 @@ async def start(config: GatewayConfig) -> RunningGateway:
     return running
 
 
-async def _serve_http(app: web.Application, listener: Listener) -> tuple[web.AppRunner, int]:
+def _rest_edge(runtime: Runtime) -> RestEdge:
+    compiled, config = runtime.compiled, runtime.compiled.config
+    return RestEdge(compiled.schema, compiled.table, compiled.endpoints, runtime.pipeline,
+                    config.transcoding, (config.auth.api_key_header,), runtime.trusted_proxies)
+
+
+def _rpc_edge(runtime: Runtime) -> RpcEdge:
+    return RpcEdge(runtime.compiled.methods, runtime.pipeline, runtime.trusted_proxies)
+
+
+def _admin_digest(admin: AdminApi | None) -> bytes | None:
+    return None if admin is None else admin_token_digest(admin)
+
+
+async def _serve_http(app: web.Application, listener: Listener,
+                      reuse_port: bool = False) -> tuple[web.AppRunner, int]:
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()
     try:
         ssl_context = rest_ssl_context(listener.tls) if listener.tls is not None else None
-        site = web.TCPSite(runner, listener.host, listener.port, ssl_context=ssl_context)
+        site = web.TCPSite(runner, listener.host, listener.port, ssl_context=ssl_context,
+                           reuse_port=reuse_port or None)
         await site.start()
         return runner, _bound_port(site)
     except BaseException:
@@ -90,12 +203,17 @@ async def _serve_http(app: web.Application, listener: Listener) -> tuple[web.App
         raise
 
 
-async def _start_grpc(runtime: Runtime) -> tuple[grpc.aio.Server, int]:
-    compiled = runtime.compiled
-    listener = compiled.config.listen.grpc
-    assert listener is not None
-    edge = RpcEdge(compiled.methods, runtime.pipeline, runtime.trusted_proxies)
-    server = grpc.aio.server(handlers=[edge])
+async def _stop_http(runner: web.AppRunner | None, grace_s: float) -> None:
+    """Stop listening, close idle connections, give requests under way grace_s, then cancel."""
+    if runner is not None:
+        runner._shutdown_timeout = grace_s  # set only in the constructor; read only in cleanup()
+        await runner.cleanup()
+
+
+async def _start_grpc(edge: RpcEdge, compiled: Compiled, listener: Listener, reuse_port: bool
+                      ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    # A taken port is an error, unless several workers share it on purpose.
+    server = grpc.aio.server(handlers=[edge], options=[("grpc.so_reuseport", int(reuse_port))])
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [*compiled.services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -108,8 +226,32 @@ async def _start_grpc(runtime: Runtime) -> tuple[grpc.aio.Server, int]:
         port = server.add_secure_port(address, grpc_server_credentials(listener.tls))
     await server.start()
     for service in ("", *compiled.services):
-        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    return server, port
+        await health_servicer.set(service, SERVING)
+    return server, port, health_servicer
+
+
+async def serve(running: RunningGateway) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully; SIGHUP reloads the config."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    reloads: set[asyncio.Task[None]] = set()
+
+    async def reload() -> None:
+        with contextlib.suppress(ConfigError):  # reload() has logged and counted it
+            await running.reload()
+
+    def hangup() -> None:
+        task = loop.create_task(reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, hangup)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: not ready any more, calls under way get up to %g s",
+             running.compiled.config.shutdown_grace_s)
+    await running.stop()
 
 
 async def wait_for_signal() -> None:
@@ -119,6 +261,10 @@ async def wait_for_signal() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _bound_port(site: web.TCPSite) -> int:

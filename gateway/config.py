@@ -355,6 +355,20 @@ class Aggregate(_Model):
     max_parallel: int = Field(default=16, ge=1, le=64)  # calls in flight per request (T-41)
 
 
+class AdminApi(_Model):
+    """The admin API on the ops listener. Its bearer token is given as the token's hex SHA-256,
+    in the file or in an environment variable, never as the token itself."""
+
+    token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    token_sha256_env: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AdminApi:
+        if (self.token_sha256 is None) == (self.token_sha256_env is None):
+            raise ValueError("set exactly one of token_sha256 or token_sha256_env")
+        return self
+
+
 class GatewayConfig(_Model):
     listen: Listeners = Listeners()
     descriptors: Descriptors
@@ -367,6 +381,15 @@ class GatewayConfig(_Model):
     rate_limits: RateLimits = RateLimits()
     aggregates: Mapping[str, Aggregate] = {}  # "/pkg.Service/Method" -> parts
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    admin: AdminApi | None = None  # the admin API (reload, status); needs listen.ops
+    # On SIGTERM: readiness off, listeners closed, in-flight calls (streams too) get this long.
+    shutdown_grace_s: float = Field(default=15.0, ge=0)
+
+    @model_validator(mode="after")
+    def _admin_on_ops(self) -> GatewayConfig:
+        if self.admin is not None and self.listen.ops is None:
+            raise ValueError("admin: the admin API is served on the ops listener; set listen.ops")
+        return self
 
     def backend_for(self, service: str) -> str | None:
         """The name of the backend serving a proto service, or None."""
@@ -409,6 +432,20 @@ def identity_secret(auth: Auth) -> bytes | None:
     if len(secret) < 16:
         raise ConfigError(f"auth.identity_hmac_secret_env: ${name} must hold at least 16 bytes")
     return secret
+
+
+def admin_token_digest(admin: AdminApi) -> bytes:
+    """The SHA-256 (32 bytes) an admin bearer token must hash to, from the file or the environment.
+
+    A named variable that is unset or not 64 hex digits is a ConfigError (at start or reload).
+    """
+    if admin.token_sha256 is not None:
+        return bytes.fromhex(admin.token_sha256)
+    name = admin.token_sha256_env or ""
+    value = os.environ.get(name, "").strip().lower()
+    if len(value) != 64 or not all(c in "0123456789abcdef" for c in value):
+        raise ConfigError(f"admin.token_sha256_env: ${name} must hold a hex SHA-256 (64 digits)")
+    return bytes.fromhex(value)
 
 
 def _describe(exc: ValidationError) -> str:

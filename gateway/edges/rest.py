@@ -60,30 +60,40 @@ class Endpoint:
     success_status: int  # 200 unless configured (201 for a create, 204 for a delete)
 
 
+@dataclass(frozen=True, slots=True, weakref_slot=True, eq=False)
+class RestTables:
+    """What one config gives the edge. A request reads `RestEdge.tables` once and keeps it, so a
+    reload (which assigns new tables) never changes a request under way."""
+
+    schema: Schema
+    table: RouteTable
+    endpoints: Mapping[Route, Endpoint]
+    pipeline: Handler
+    forward: frozenset[str]  # request headers that enter the pipeline as metadata
+    max_body: int
+    trusted_proxies: tuple[Network, ...]
+
+
 class RestEdge:
     def __init__(self, schema: Schema, table: RouteTable, endpoints: Mapping[Route, Endpoint],
                  pipeline: Handler, transcoding: Transcoding,
                  credential_headers: tuple[str, ...] = (),
                  trusted_proxies: tuple[Network, ...] = ()) -> None:
-        self._schema = schema
-        self._table = table
-        self._endpoints = endpoints
-        self._pipeline = pipeline
         # Credentials always enter the pipeline; authentication decides whether they go on.
-        self._forward = frozenset((*transcoding.forward_headers, "authorization",
-                                   *TRACE_CONTEXT, *credential_headers))
-        self._max_body = transcoding.max_body_bytes
-        self._trusted_proxies = trusted_proxies
+        forward = frozenset((*transcoding.forward_headers, "authorization", *TRACE_CONTEXT,
+                             *credential_headers))
+        self.tables = RestTables(schema, table, endpoints, pipeline, forward,
+                                 transcoding.max_body_bytes, trusted_proxies)
 
     def application(self, cors: Cors, openapi: Mapping[str, Any] | None = None,
                     ready: Callable[[], bool] = lambda: True) -> web.Application:
-        app = web.Application(client_max_size=self._max_body,
+        app = web.Application(client_max_size=self.tables.max_body,
                               middlewares=[self._render_http_errors])
         # Fixed routes first: aiohttp tries resources in order, the API catch-all last.
         add_health_routes(app, ready)
         if openapi is not None:
             add_docs_routes(app, openapi)
-        methods = sorted({*STANDARD_METHODS, *(r.http_method for r in self._table.routes)})
+        methods = sorted({*STANDARD_METHODS, *(r.http_method for r in self.tables.table.routes)})
         api = app.router.add_resource("/{path:.*}", name="api")
         routes = [api.add_route(method, self.handle) for method in methods]
         # Any other method reaches handle() too, to get a JSON 405 rather than aiohttp's text one.
@@ -103,17 +113,19 @@ class RestEdge:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
+        tables = self.tables
         request_id = ""
         try:
             raw_path, _, raw_query = request.raw_path.partition("?")
-            route, bindings = self._table.match(request.method, raw_path)
-            endpoint = self._endpoints[route]
-            metadata = metadata_from_headers(request.headers.items(), self._forward)
+            route, bindings = tables.table.match(request.method, raw_path)
+            endpoint = tables.endpoints[route]
+            metadata = metadata_from_headers(request.headers.items(), tables.forward)
             request_id = request_id_from(
                 tuple(("x-request-id", v) for v in request.headers.getall("X-Request-ID", ()))
             )
             deadline = _client_deadline(request, started)
-            body = await self._read_body(request) if route.body is not None else b""
+            body = (await self._read_body(request, tables.max_body) if route.body is not None
+                    else b"")
             payload = endpoint.decoder.decode(
                 bindings, parse_query(raw_query), body, request.headers.get("Content-Type", "")
             )
@@ -123,29 +135,29 @@ class RestEdge:
                 kind=Kind.SERVER_STREAM if route.server_streaming else Kind.UNARY,
                 metadata=metadata,
                 peer=client_ip(request.remote or "", request.headers.getall("X-Forwarded-For", ()),
-                               self._trusted_proxies),
+                               tables.trusted_proxies),
                 deadline=deadline,
                 idempotent=route.idempotent,
                 request_id=request_id,
                 edge="rest",
             )
-            reply = await self._pipeline(call)
+            reply = await tables.pipeline(call)
             if route.server_streaming:
                 return await self._stream(request, endpoint, reply, request_id, started)
             return self._unary(endpoint, reply, request_id, started)
         except GatewayError as exc:
             return self.error_response(exc, request_id or request_id_from(()), started)
 
-    async def _read_body(self, request: web.Request) -> bytes:
-        if request.content_length is not None and request.content_length > self._max_body:
+    async def _read_body(self, request: web.Request, max_body: int) -> bytes:
+        if request.content_length is not None and request.content_length > max_body:
             raise PayloadTooLarge(
                 f"request body of {request.content_length} bytes exceeds the "
-                f"{self._max_body}-byte limit"
+                f"{max_body}-byte limit"
             )
         try:
             return await request.read()
         except web.HTTPRequestEntityTooLarge:
-            raise PayloadTooLarge(f"request body exceeds the {self._max_body}-byte limit") from None
+            raise PayloadTooLarge(f"request body exceeds the {max_body}-byte limit") from None
 
     def _unary(self, endpoint: Endpoint, reply: Reply, request_id: str,
                started: float) -> web.Response:
@@ -178,7 +190,7 @@ class RestEdge:
                 async for message in messages:
                     await response.write(self._frame(endpoint, message, sse))
         except GatewayError as exc:
-            error = orjson.dumps(status_json(self._schema, exc))
+            error = orjson.dumps(status_json(self.tables.schema, exc))
             await response.write(b"event: error\ndata: " + error + b"\n\n" if sse
                                  else b'{"error":' + error + b"}\n")
         finally:
@@ -208,7 +220,7 @@ class RestEdge:
         if exc.attempts > 1:
             headers.append(("X-Gateway-Attempts", str(exc.attempts)))
         return web.Response(
-            status=exc.http_status, body=orjson.dumps(status_json(self._schema, exc)),
+            status=exc.http_status, body=orjson.dumps(status_json(self.tables.schema, exc)),
             content_type=JSON, headers=headers,
         )
 

@@ -31,22 +31,31 @@ class MethodInfo:
     idempotent: bool
 
 
+@dataclass(frozen=True, slots=True, weakref_slot=True, eq=False)
+class RpcTables:
+    """What one config gives the edge. Each call reads `RpcEdge.tables` once and keeps it, so a
+    reload (which assigns new tables) never changes a call under way."""
+
+    methods: Mapping[str, MethodInfo]  # "/pkg.Service/Method" -> shape
+    pipeline: Handler
+    trusted_proxies: tuple[Network, ...]
+
+
 class RpcEdge(grpc.GenericRpcHandler):
     def __init__(self, methods: Mapping[str, MethodInfo], pipeline: Handler,
                  trusted_proxies: tuple[Network, ...] = ()) -> None:
-        self._methods = methods  # "/pkg.Service/Method" -> shape
-        self._pipeline = pipeline
-        self._trusted_proxies = trusted_proxies
+        self.tables = RpcTables(methods, pipeline, trusted_proxies)
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
-        info = self._methods.get(details.method)
+        tables = self.tables
+        info = tables.methods.get(details.method)
         if info is None:
             return None  # grpc answers UNIMPLEMENTED
         method = details.method
         if info.kind.streams_replies:
             async def streaming(request: Any, context: grpc.aio.ServicerContext[Any, Any]
                                 ) -> AsyncIterator[bytes]:
-                reply = await self._run(method, info, request, context)
+                reply = await self._run(tables, method, info, request, context)
                 if reply is None:
                     return
                 assert not isinstance(reply.payload, bytes)
@@ -61,7 +70,7 @@ class RpcEdge(grpc.GenericRpcHandler):
             return factory(streaming)
 
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
-            reply = await self._run(method, info, request, context)
+            reply = await self._run(tables, method, info, request, context)
             if reply is None:
                 return b""
             assert isinstance(reply.payload, bytes)
@@ -76,7 +85,7 @@ class RpcEdge(grpc.GenericRpcHandler):
                    else grpc.unary_unary_rpc_method_handler)
         return factory(unary)
 
-    async def _run(self, method: str, info: MethodInfo, request: Any,
+    async def _run(self, tables: RpcTables, method: str, info: MethodInfo, request: Any,
                    context: grpc.aio.ServicerContext[Any, Any]) -> Reply | None:
         remaining = context.time_remaining()
         metadata = incoming_metadata(context.invocation_metadata())
@@ -87,14 +96,14 @@ class RpcEdge(grpc.GenericRpcHandler):
             payload=request,
             kind=info.kind,
             metadata=metadata,
-            peer=client_ip(_peer_ip(context.peer()), forwarded, self._trusted_proxies),
+            peer=client_ip(_peer_ip(context.peer()), forwarded, tables.trusted_proxies),
             deadline=None if remaining is None else time.monotonic() + remaining,
             idempotent=info.idempotent,
             request_id=request_id,
             edge="grpc",
         )
         try:
-            reply = await self._pipeline(call)
+            reply = await tables.pipeline(call)
         except GatewayError as exc:
             await _abort(context, exc, request_id)
             return None
