@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -23,6 +24,7 @@ from gateway.config import GatewayConfig, Listener
 log = logging.getLogger("gateway.workers")
 
 SHARED = ("rest", "grpc")  # listeners every worker binds; ops is per worker
+PR_SET_PDEATHSIG = 1
 
 
 def reserve_ports(config: GatewayConfig) -> tuple[dict[str, int], list[socket.socket]]:
@@ -85,7 +87,8 @@ async def supervise(commands: Sequence[Sequence[str]]) -> int:
     for command in commands:
         if asked:
             break
-        children.append(await asyncio.create_subprocess_exec(*command))
+        children.append(await asyncio.create_subprocess_exec(*command,
+                                                             preexec_fn=_die_with_parent))
     log.info("supervisor pid %d: %d workers (pids %s)", os.getpid(), len(children),
              ", ".join(str(child.pid) for child in children))
     waits = [asyncio.ensure_future(child.wait()) for child in children]
@@ -99,3 +102,10 @@ async def supervise(commands: Sequence[Sequence[str]]) -> int:
     if not unasked and all(code == 0 for code in codes):
         return 0
     return next((code for code in codes if code > 0), 1)
+
+
+def _die_with_parent() -> None:
+    """In a new worker, before exec: SIGTERM when the supervisor dies, even by SIGKILL (Linux),
+    so no worker outlives it unsupervised."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

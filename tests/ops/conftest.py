@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
+import signal
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -84,16 +86,18 @@ async def metric(http: aiohttp.ClientSession, url: str, name: str) -> float:
 
 @asynccontextmanager
 async def serve_process(config: Path, *args: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`python -m gateway serve --config <config> <args>`, killed if the test leaves it running."""
+    """`python -m gateway serve --config <config> <args>` in a session of its own, which is
+    killed whole (workers too) if the test leaves it running."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", "serve", "--config", str(config), *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+        start_new_session=True,
     )
     try:
         yield process
     finally:
         if process.returncode is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
 
 
