@@ -39,6 +39,8 @@ def check_reloadable(current: GatewayConfig, new: GatewayConfig) -> None:
 async def prepare(current: Runtime, config: GatewayConfig, instances: int) -> Runtime:
     """Compile `config` and build and start its runtime, keeping the gateway's metrics.
 
+    A ready gateway does not swap in a runtime that is not ready (a backend without a healthy
+    instance, an issuer without keys): that is most likely a mistake in the new config.
     Raises ConfigError (or what starting raised) and leaves `current` as it was.
     """
     check_reloadable(current.compiled.config, config)
@@ -46,11 +48,23 @@ async def prepare(current: Runtime, config: GatewayConfig, instances: int) -> Ru
     runtime = build_runtime(compile_config(config), instances, metrics)
     try:
         await runtime.start()
+        if current.ready() and not runtime.ready():
+            raise ConfigError(f"the new config is not ready: {_unready(runtime)}")
     except BaseException:
         await runtime.close()
         _watch(metrics, current)  # building pointed the scrape-time gauges at the new one
         raise
     return runtime
+
+
+def _unready(runtime: Runtime) -> str:
+    config, health = runtime.compiled.config, runtime.upstream.health
+    problems = [f"backends.{name} has no healthy instance ({', '.join(backend.addresses)})"
+                for name, backend in config.backends.items()
+                if backend.required and health.healthy_instances(name) == 0]
+    if not runtime.auth.ready():
+        problems.append("an auth issuer has no keys (its JWKS fetch failed)")
+    return "; ".join(problems)
 
 
 def _watch(metrics: GatewayMetrics | None, runtime: Runtime) -> None:

@@ -15,6 +15,7 @@ from gateway.config import load
 from gateway.errors import ConfigError
 from gateway.reload import check_reloadable
 from orders.v1 import orders_pb2
+from services.server import start_backend
 from testing.v1 import transcoding_pb2
 from tests.ops.conftest import (
     BEARER,
@@ -38,7 +39,7 @@ async def admin_reload(stack: OpsStack) -> tuple[int, dict[str, Any]]:
 
 
 async def get_order_over_grpc(stack: OpsStack) -> grpc.StatusCode:
-    call = stack.channel.unary_unary(GET_ORDER)
+    call: Any = stack.channel.unary_unary(GET_ORDER)
     try:
         await call(orders_pb2.GetOrderRequest(id="o-5001").SerializeToString())
     except grpc.aio.AioRpcError as exc:
@@ -59,7 +60,7 @@ async def test_bad_config_is_rejected_then_a_good_one_swaps_in_under_a_running_s
             replaced = stack.gateway.runtime
             assert await get_order_over_grpc(stack) is grpc.StatusCode.UNIMPLEMENTED
             # A bidi stream begun on the first config: it must run on across the reloads.
-            chat = stack.channel.stream_stream(CHAT)()
+            chat: Any = stack.channel.stream_stream(CHAT)()
             await chat.write(_chat("before"))
             assert _said(await asyncio.wait_for(chat.read(), 5)) == "before"
 
@@ -142,6 +143,24 @@ async def test_unreadable_config_is_rejected_naming_the_file(tmp_path: Path) -> 
             last = (await response.json())["last_reload"]
         assert last["ok"] is False and "is not valid YAML" in last["error"]
         assert last["generation"] == 1
+
+
+async def test_a_ready_gateway_keeps_its_config_when_the_new_one_is_not_ready(
+        tmp_path: Path) -> None:
+    async with started_backends("users") as backends, file_stack(
+            tmp_path / "gateway.yaml", backends, gateway_config(backends)) as stack:
+        gone = await start_backend("users")
+        await gone.stop()  # nothing listens at its address any more
+        moved = gateway_config(backends)
+        moved["backends"]["users"]["addresses"] = [gone.address]
+        write_config(stack.path, moved)
+        status, body = await admin_reload(stack)
+        assert status == 400
+        assert body["message"] == ("the new config is not ready: backends.users has no healthy "
+                                   f"instance ({gone.address})")
+        async with stack.http.get(stack.url("/v1/users/u-1001")) as response:
+            assert response.status == 200
+        assert stack.gateway.ready()
 
 
 BASE = {"descriptors": {"descriptor_set": "x.binpb"},

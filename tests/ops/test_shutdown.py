@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import grpc
@@ -29,7 +30,7 @@ async def test_stop_turns_readiness_off_first_and_lets_streams_finish(tmp_path: 
             tmp_path / "gateway.yaml", backends, gateway_config(backends)) as stack:
         watch = await stack.http.get(stack.url("/v1/users/u-1001/orders:watch"))
         await watch.content.readline()
-        chat = stack.channel.stream_stream(CHAT)()
+        chat: Any = stack.channel.stream_stream(CHAT)()
         await chat.write(_chat("before"))
         await asyncio.wait_for(chat.read(), 5)
         health = health_pb2_grpc.HealthStub(stack.channel).Watch(
