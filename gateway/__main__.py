@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         if options.command == "serve":
+            # Until serve() handles it, a SIGHUP (a reload asked for during start) must not kill.
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
             if options.workers > 1 and options.worker is None:
                 return _supervise(options.config, options.workers)
             ports = dict(_name_port(value) for value in options.port)
