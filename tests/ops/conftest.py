@@ -101,10 +101,21 @@ async def serve_process(config: Path, *args: str) -> AsyncIterator[asyncio.subpr
             await process.wait()
 
 
+async def exit_code(process: asyncio.subprocess.Process, timeout_s: float = 15) -> int:
+    """The process's exit code; one that does not exit in time fails with its stderr."""
+    try:
+        return await asyncio.wait_for(process.wait(), timeout_s)
+    except TimeoutError:
+        os.killpg(process.pid, signal.SIGKILL)
+        assert process.stderr is not None
+        said = (await process.stderr.read()).decode()
+        raise AssertionError(f"still running after {timeout_s} s: {said}") from None
+
+
 async def read_lines(stream: asyncio.StreamReader | None, patterns: Sequence[str],
                      timeout_s: float = 20) -> list[re.Match[str]]:
     """Read lines until each pattern has matched one line, in any order; the matches in
-    pattern order. A stream that ends first fails the test with what it said."""
+    pattern order. A stream that ends or stalls first fails the test with what it said."""
     assert stream is not None
     found: dict[int, re.Match[str]] = {}
     seen: list[str] = []
@@ -121,5 +132,9 @@ async def read_lines(stream: asyncio.StreamReader | None, patterns: Sequence[str
                     found[index] = match
                     break
 
-    await asyncio.wait_for(scan(), timeout_s)
+    try:
+        await asyncio.wait_for(scan(), timeout_s)
+    except TimeoutError:
+        raise AssertionError(f"no line matched {patterns} in {timeout_s} s: {''.join(seen)}"
+                             ) from None
     return [found[index] for index in range(len(patterns))]

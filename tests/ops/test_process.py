@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.faults import Fault
 from tests.ops.conftest import (
     BEARER,
+    exit_code,
     gateway_config,
     metric,
     read_lines,
@@ -56,7 +57,7 @@ async def test_sighup_reloads_the_edited_file(tmp_path: Path) -> None:
                 assert (await response.json())["orders"]
 
             process.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(process.wait(), 15) == 0
+            assert await exit_code(process) == 0
 
 
 async def test_sigterm_lets_the_slow_call_finish_then_exits_0(tmp_path: Path) -> None:
@@ -84,7 +85,7 @@ async def test_sigterm_lets_the_slow_call_finish_then_exits_0(tmp_path: Path) ->
             assert response.status == 200
             assert (await response.json())["id"] == "u-1001"
             response.release()
-            assert await asyncio.wait_for(process.wait(), 15) == 0
+            assert await exit_code(process) == 0
 
 
 async def test_two_workers_share_the_port(tmp_path: Path) -> None:
@@ -130,4 +131,4 @@ async def test_two_workers_share_the_port(tmp_path: Path) -> None:
                     async with http.get(f"{url}/admin/status", headers=BEARER) as response:
                         assert (await response.json())["generation"] == 2
             process.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(process.wait(), 15) == 0
+            assert await exit_code(process) == 0
