@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
@@ -66,7 +67,7 @@ def add_admin_routes(app: web.Application, gateway: Administered) -> None:
         return handler
 
     async def reload() -> object:
-        await gateway.reload()
+        await asyncio.shield(gateway.reload())  # a client that goes away does not cut it short
         return {"status": "reloaded", "generation": gateway.generation}
 
     async def status() -> object:
