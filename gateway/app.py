@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import contextlib
 import logging
 import signal
@@ -89,6 +90,9 @@ class RunningGateway:
                           self.generation, message, exc_info=not isinstance(exc, ConfigError))
                 raise ConfigError(message) from None
             self._swap(runtime, digest)
+            # `serve` froze what start built (gc.freeze); give the replaced generation back to
+            # the collector so its cyclic garbage can go once it drains.
+            gc.unfreeze()
             if self.health is not None:  # reflection keeps the services listed at start
                 for service in runtime.compiled.services:
                     await self.health.set(service, SERVING)
