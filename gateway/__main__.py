@@ -20,8 +20,6 @@ from gateway.demo import mint_demo_token, run_demo
 from gateway.errors import ConfigError
 from gateway.observability.accesslog import log_to
 
-log = logging.getLogger("gateway")
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)

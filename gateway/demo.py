@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from gateway import app
 from gateway.config import GatewayConfig, load
 
-log = logging.getLogger("gateway.demo")
 DESCRIPTOR_SET = Path(__file__).resolve().parent.parent / "generated" / "descriptors.binpb"
 OVERVIEW = "/dashboard.v1.Dashboard/GetOverview"
 # The demo's one API key: it signs in as u-1001, the caller the dashboard overview is about.

@@ -6,7 +6,6 @@ aiohttp's router does no per-route work; CORS comes from aiohttp-cors on that re
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -40,8 +39,6 @@ from gateway.transcode.response import ReplyEncoder, render_status_details
 from gateway.transcode.route import Route
 from gateway.transcode.routes import RouteTable
 from gateway.transcode.schema import Schema
-
-log = logging.getLogger(__name__)
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -205,20 +202,14 @@ class RestEdge:
 
     def error_response(self, exc: GatewayError, request_id: str,
                        started: float | None = None) -> web.Response:
-        headers = [("X-Request-ID", request_id)] if request_id else []
-        if started is not None:
-            headers.append(("Server-Timing",
-                            server_timing(time.monotonic() - started, exc.backend_s)))
-        if exc.backend:
-            headers.append(("X-Gateway-Backend", exc.backend))
+        headers = _gateway_headers(request_id, started, exc.backend, exc.backend_s,
+                                   exc.attempts)
         if isinstance(exc, MethodNotAllowed):
             headers.append(("Allow", ", ".join(exc.allowed)))
         elif isinstance(exc, RateLimited):
             headers.extend(rate_limit_headers(exc))
         elif isinstance(exc, Unauthenticated):
             headers.append(("WWW-Authenticate", exc.www_authenticate or 'Bearer realm="gateway"'))
-        if exc.attempts > 1:
-            headers.append(("X-Gateway-Attempts", str(exc.attempts)))
         return web.Response(
             status=exc.http_status, body=orjson.dumps(status_json(self.tables.schema, exc)),
             content_type=JSON, headers=headers,
@@ -246,13 +237,22 @@ def _client_deadline(request: web.Request, now: float) -> float | None:
     return None
 
 
+def _gateway_headers(request_id: str, started: float | None, backend: str, backend_s: float,
+                     attempts: int) -> list[tuple[str, str]]:
+    """The headers every answer carries, success or error, when their values are known."""
+    headers = [("X-Request-ID", request_id)] if request_id else []
+    if started is not None:
+        headers.append(("Server-Timing", server_timing(time.monotonic() - started, backend_s)))
+    if backend:
+        headers.append(("X-Gateway-Backend", backend))
+    if attempts > 1:
+        headers.append(("X-Gateway-Attempts", str(attempts)))
+    return headers
+
+
 def _reply_headers(reply: Reply, request_id: str, started: float) -> list[tuple[str, str]]:
-    headers = [("X-Request-ID", request_id),
-               ("Server-Timing", server_timing(time.monotonic() - started, reply.backend_s))]
-    if reply.backend:
-        headers.append(("X-Gateway-Backend", reply.backend))
-    if reply.attempts > 1:
-        headers.append(("X-Gateway-Attempts", str(reply.attempts)))
+    headers = _gateway_headers(request_id, started, reply.backend, reply.backend_s,
+                               reply.attempts)
     headers.extend(headers_from_metadata(reply.metadata, "Grpc-Metadata-"))
     headers.extend(headers_from_metadata(reply.trailers, "Grpc-Trailer-"))
     return headers

@@ -74,7 +74,7 @@ class RpcEdge(grpc.GenericRpcHandler):
             if reply is None:
                 return b""
             assert isinstance(reply.payload, bytes)
-            trailers = _outgoing(reply.trailers)
+            trailers = _without_grpc_keys(reply.trailers)
             if reply.attempts > 1:
                 trailers = (*trailers, ("x-gateway-attempts", str(reply.attempts)))
             if trailers:
@@ -88,7 +88,7 @@ class RpcEdge(grpc.GenericRpcHandler):
     async def _run(self, tables: RpcTables, method: str, info: MethodInfo, request: Any,
                    context: grpc.aio.ServicerContext[Any, Any]) -> Reply | None:
         remaining = context.time_remaining()
-        metadata = incoming_metadata(context.invocation_metadata())
+        metadata = _without_grpc_keys(context.invocation_metadata())
         request_id = request_id_from(metadata)
         forwarded = [v for k, v in metadata if k == "x-forwarded-for" and isinstance(v, str)]
         call = Call(
@@ -107,7 +107,7 @@ class RpcEdge(grpc.GenericRpcHandler):
         except GatewayError as exc:
             await _abort(context, exc, request_id)
             return None
-        initial = [(k, v) for k, v in _outgoing(reply.metadata) if k != HEADER]
+        initial = [(k, v) for k, v in _without_grpc_keys(reply.metadata) if k != HEADER]
         initial.append((HEADER, request_id))
         if reply.backend:
             initial.append(("x-gateway-backend", reply.backend))
@@ -115,17 +115,11 @@ class RpcEdge(grpc.GenericRpcHandler):
         return reply
 
 
-def incoming_metadata(metadata: Any) -> Metadata:
-    """The client's metadata minus what grpc owns; keys are lower-case on the wire already."""
+def _without_grpc_keys(metadata: Any) -> Metadata:
+    """Metadata minus the keys grpc owns, in either direction (a client's, a backend's);
+    keys are lower-case on the wire already."""
     if not metadata:
         return ()
-    return tuple(
-        (key, value) for key, value in metadata
-        if not key.startswith(_RESERVED) and key not in _DROPPED
-    )
-
-
-def _outgoing(metadata: Metadata) -> tuple[tuple[str, str | bytes], ...]:
     return tuple((k, v) for k, v in metadata if not k.startswith(_RESERVED) and k not in _DROPPED)
 
 
@@ -140,7 +134,7 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: GatewayError,
                  request_id: str) -> None:
     """Fail the call with exc's code, message and google.rpc.Status details (never a traceback)."""
     code = grpc.StatusCode[exc.code.name]
-    trailers: list[tuple[str, str | bytes]] = list(_outgoing(getattr(exc, "trailers", ())))
+    trailers: list[tuple[str, str | bytes]] = list(_without_grpc_keys(getattr(exc, "trailers", ())))
     if request_id:  # failed before any header went out: the id travels in the trailers
         trailers.append((HEADER, request_id))
     if isinstance(exc, RateLimited):  # RESOURCE_EXHAUSTED plus when to come back (T-22)
