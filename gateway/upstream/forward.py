@@ -7,7 +7,6 @@ import asyncio
 import functools
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,56 +129,54 @@ class Upstream:
 
     async def _unary(self, backend: _Backend, breaker: CircuitBreaker, probe: bool, call: Call,
                      tried: list[Instance]) -> Reply:
-        # try/finally rather than an ExitStack: this runs once per backend call.
-        timeout = self._timeout(call, backend.config)
-        backend.limit.acquire()
+        rpc, picked = self._start(backend, call, tried)
         try:
-            picked = backend.pool.pick(tried)
             try:
-                tried.append(picked.instance)
-                invoke = picked.instance.multicallable(call.method, call.kind)
-                rpc = invoke(call.payload, timeout=timeout, metadata=_outgoing(call) or None)
-                try:
-                    payload = await rpc
-                    initial = to_metadata(await rpc.initial_metadata())
-                    trailers = to_metadata(await rpc.trailing_metadata())
-                except grpc.aio.AioRpcError as exc:
-                    failure = classify(exc, backend.name)
-                    _record(backend, breaker, picked, probe, failure)
-                    raise BackendFailed(failure) from None
-                _record(backend, breaker, picked, probe, None)
-            finally:
-                backend.pool.release(picked)
+                payload = await rpc
+                initial = to_metadata(await rpc.initial_metadata())
+                trailers = to_metadata(await rpc.trailing_metadata())
+            except grpc.aio.AioRpcError as exc:
+                failure = classify(exc, backend.name)
+                _record(backend, breaker, picked, probe, failure)
+                raise BackendFailed(failure) from None
+            _record(backend, breaker, picked, probe, None)
         finally:
-            backend.limit.release()
+            _give_back(backend, picked)
         return Reply(payload, initial, trailers, backend=backend.name)
 
     async def _open_stream(self, backend: _Backend, breaker: CircuitBreaker, probe: bool,
                            call: Call) -> Reply:
         """Open a reply stream; never retried (T-11). Its outcome counts when it ends (grpc.aio
         reports even a refused connection only then); a stream cut short counts for nothing."""
-        with ExitStack() as held:
-            rpc, picked = self._dispatch(backend, call, held, [])
-            try:
-                initial = to_metadata(await rpc.initial_metadata())
-            except BaseException:
-                rpc.cancel()
-                raise
-            ending = held.pop_all()  # the slot and the instance load last as long as the stream
-        rpc.add_done_callback(lambda _: ending.close())  # at once if the call is already over
+        rpc, picked = self._start(backend, call, [])
+        try:
+            initial = to_metadata(await rpc.initial_metadata())
+        except BaseException:
+            rpc.cancel()
+            _give_back(backend, picked)
+            raise
+        # the slot and the instance load last as long as the stream (at once if already over)
+        rpc.add_done_callback(lambda _: _give_back(backend, picked))
         ended = functools.partial(_record, backend, breaker, picked, probe)
         return Reply(_replies(rpc, backend.name, ended), initial, backend=backend.name)
 
-    def _dispatch(self, backend: _Backend, call: Call, held: ExitStack,
-                  tried: list[Instance]) -> tuple[Any, Picked]:
-        """Take a slot and an instance (released by `held`) and start the call on it."""
+    def _start(self, backend: _Backend, call: Call, tried: list[Instance]) -> tuple[Any, Picked]:
+        """Take a slot and an instance and start the call on it. The caller hands both back
+        with _give_back when the call is over (try/finally, not an ExitStack: per call)."""
         timeout = self._timeout(call, backend.config)
-        held.enter_context(backend.limit.slot())
-        picked = backend.pool.pick(tried)
-        held.callback(backend.pool.release, picked)
-        tried.append(picked.instance)
-        invoke = picked.instance.multicallable(call.method, call.kind)
-        return invoke(call.payload, timeout=timeout, metadata=_outgoing(call) or None), picked
+        backend.limit.acquire()
+        try:
+            picked = backend.pool.pick(tried)
+        except BaseException:
+            backend.limit.release()
+            raise
+        try:
+            tried.append(picked.instance)
+            invoke = picked.instance.multicallable(call.method, call.kind)
+            return invoke(call.payload, timeout=timeout, metadata=_outgoing(call) or None), picked
+        except BaseException:
+            _give_back(backend, picked)
+            raise
 
     def _timeout(self, call: Call, config: Backend) -> float:
         if call.deadline is None:
@@ -190,6 +187,11 @@ class Upstream:
         if remaining <= 0:
             raise DeadlineExceeded(f"deadline exceeded before calling {call.method}")
         return remaining
+
+
+def _give_back(backend: _Backend, picked: Picked) -> None:
+    backend.pool.release(picked)
+    backend.limit.release()
 
 
 def _record(backend: _Backend, breaker: CircuitBreaker, picked: Picked, probe: bool,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from gateway.errors import Unavailable
 
 
@@ -22,12 +19,3 @@ class ConcurrencyLimit:
 
     def release(self) -> None:
         self.in_flight -= 1
-
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        """acquire() ... release() as a context manager."""
-        self.acquire()
-        try:
-            yield
-        finally:
-            self.release()
