@@ -15,6 +15,7 @@ import yaml
 from bench.baselines.facade import DESCRIPTORS, fast_unavailable
 from bench.check import GRPC_METHOD, REST_PATH
 from bench.loadgen import Tool
+from bench.peers import grpc_gateway
 from bench.procs import LOOPBACK
 
 # How each process tells its ports: port name -> regex on its output whose group 1 is the port.
@@ -67,6 +68,11 @@ def _users(launch: Launch) -> list[str]:
 
 def _bare(launch: Launch) -> list[str]:
     return [launch.python, "-m", "bench.baselines.bare", "--port", "0"]
+
+
+def _byte_proxy(launch: Launch) -> list[str]:
+    return [launch.python, "-m", "bench.baselines.byteproxy", "--port", "0",
+            "--backend", f"{LOOPBACK}:{launch.ports['backend.grpc']}"]
 
 
 def _facade(renderer: str) -> Callable[[Launch], list[str]]:
@@ -140,6 +146,12 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType({s.name: s for s in (
              Load("wrk", "gateway.rest", REST_PATH, headers=(("x-api-key", BENCH_API_KEY),))),
     Scenario("grpc-gateway", "gRPC GetUser through the gateway's gRPC edge (h2load)",
              (BACKEND, GATEWAY), "gateway", Load("h2load", "gateway.grpc", GRPC_METHOD)),
+    Scenario("grpc-byteproxy", "naive grpc.aio byte proxy: generic handler, one channel (h2load)",
+             (BACKEND, Proc("proxy", _byte_proxy, GRPC_PORT)), "proxy",
+             Load("h2load", "proxy.grpc", GRPC_METHOD)),
+    Scenario("rest-grpc-gateway-go", "grpc-gateway v2 (Go) on the same protos (wrk)",
+             (BACKEND, Proc("peer", grpc_gateway.argv, REST_PORT)), "peer",
+             Load("wrk", "peer.rest", REST_PATH), grpc_gateway.unavailable),
 )})
 
 # (numerator, denominator): same-run ratios reported when both scenarios ran.
@@ -147,6 +159,9 @@ RATIOS: tuple[tuple[str, str], ...] = (
     ("rest-gateway", "rest-facade-json"),
     ("rest-gateway", "rest-facade-fast"),
     ("grpc-gateway", "grpc-direct"),
+    ("grpc-gateway", "grpc-byteproxy"),
+    ("grpc-byteproxy", "grpc-direct"),
+    ("rest-gateway", "rest-grpc-gateway-go"),
     ("rest-facade-json", "grpc-direct"),
     ("rest-facade-fast", "rest-facade-json"),
     ("rest-gateway", "rest-bare"),

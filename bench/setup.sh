@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Install the benchmark load generators from Debian packages if they are missing:
-# wrk (HTTP/1.1) and h2load (package nghttp2-client, HTTP/2 and gRPC). Idempotent:
-# does nothing when both are on PATH; runs `apt-get update` at most once otherwise.
+# Install what the benchmarks need beyond the project: the [bench] extra (matplotlib, for the
+# plot) into .venv, and the load generators from Debian packages if they are missing: wrk
+# (HTTP/1.1) and h2load (package nghttp2-client, HTTP/2 and gRPC). Idempotent; runs
+# `apt-get update` at most once. Run scripts/setup.sh first (it makes .venv).
 set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ -x .venv/bin/python ]] || { echo "bench/setup.sh: run scripts/setup.sh first" >&2; exit 1; }
+.venv/bin/python -c "import matplotlib" 2>/dev/null \
+    || .venv/bin/python -m pip install -q -c requirements.lock -e ".[bench]"
 
 declare -A PACKAGE_OF=([wrk]=wrk [h2load]=nghttp2-client)
 missing=()
