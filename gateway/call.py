@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -72,16 +73,45 @@ class Policy(Protocol):
     async def __call__(self, call: Call, call_next: Handler) -> Reply: ...
 
 
+Step = Callable[[Call], Call]  # a policy's whole effect as a synchronous rewrite of the call
+
+
 def chain(policies: Sequence[Policy], terminal: Handler) -> Handler:
-    """Compose so that policies[0] runs first and `terminal` runs last."""
+    """Compose so that policies[0] runs first and `terminal` runs last.
+
+    Per request this is the hot path, so it is compiled: a policy whose `step` attribute is a
+    Step (it only rewrites or refuses the call, under its config) runs as a plain function,
+    and consecutive steps share one coroutine; the others are bound with partial, so each
+    costs one coroutine frame rather than a wrapper's two. Behaviour is the same either way.
+    """
     handler = terminal
+    steps: list[Step] = []
     for policy in reversed(policies):
-        handler = _bind(policy, handler)
-    return handler
+        step: Step | None = getattr(policy, "step", None)
+        if step is not None:
+            steps.insert(0, step)
+            continue
+        handler = _with_steps(steps, handler)
+        steps = []
+        handler = functools.partial(policy, call_next=handler)
+    return _with_steps(steps, handler)
 
 
-def _bind(policy: Policy, call_next: Handler) -> Handler:
-    async def handler(call: Call) -> Reply:
-        return await policy(call, call_next)
+def _with_steps(steps: Sequence[Step], call_next: Handler) -> Handler:
+    if not steps:
+        return call_next
+    if len(steps) == 1:
+        only = steps[0]
 
-    return handler
+        def one(call: Call) -> Awaitable[Reply]:
+            return call_next(only(call))
+
+        return one
+    fused = tuple(steps)
+
+    def several(call: Call) -> Awaitable[Reply]:
+        for step in fused:
+            call = step(call)
+        return call_next(call)
+
+    return several

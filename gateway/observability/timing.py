@@ -85,11 +85,14 @@ class Observe:
 class NotePrincipal:
     """Right after authentication: the exchange learns who is calling (for the access log)."""
 
-    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+    def step(self, call: Call) -> Call:
         exchange = CURRENT.get()
         if exchange is not None and call.principal is not None:
             exchange.user = call.principal.subject
-        return await call_next(call)
+        return call
+
+    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+        return await call_next(self.step(call))
 
 
 class BackendTap:

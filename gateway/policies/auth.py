@@ -18,7 +18,7 @@ from dataclasses import replace
 from gateway.auth.apikeys import ApiKeyVerifier
 from gateway.auth.common import rejected, required
 from gateway.auth.tokens import JwtVerifier
-from gateway.call import Call, Handler, Reply
+from gateway.call import Call, Handler, Reply, Step
 from gateway.config import Auth, Authorization
 from gateway.errors import PermissionDenied
 
@@ -35,6 +35,13 @@ class Authenticate:
         self._forward = auth.forward_credentials
         self._checks_tokens = bool(auth.issuers)
         self._checks_api_keys = bool(auth.api_keys)
+
+    @property
+    def step(self) -> Step | None:
+        """With no verifier configured, all that is left to do is dropping credentials."""
+        if self._checks_tokens or self._checks_api_keys:
+            return None
+        return self._without_credentials
 
     async def __call__(self, call: Call, call_next: Handler) -> Reply:
         bearer = [v for k, v in call.metadata if k == AUTHORIZATION and self._checks_tokens]
@@ -96,10 +103,10 @@ class Authorize:
         """Everything is public: the chain can leave this policy out."""
         return not self._rules and self._default == "public"
 
-    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+    def step(self, call: Call) -> Call:
         rule = next((rule for pattern, rule in self._rules if pattern.match(call.method)), None)
         if (self._default if rule is None else rule.access) == "public":
-            return await call_next(call)
+            return call
         principal = call.principal
         if principal is None:
             raise required()
@@ -109,4 +116,7 @@ class Authorize:
         if rule is not None and rule.scopes and not set(rule.scopes) & set(principal.scopes):
             raise PermissionDenied(f"{call.method} requires one of the scopes: "
                                    + ", ".join(rule.scopes))
-        return await call_next(call)
+        return call
+
+    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+        return await call_next(self.step(call))

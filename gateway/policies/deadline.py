@@ -46,11 +46,14 @@ class Deadline:
         self._default_s = default_s
         self._clock = clock
 
-    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+    def step(self, call: Call) -> Call:
         now = self._clock()
         service = call.method[1:].partition("/")[0]
         configured = now + self._timeout_s.get(service, self._default_s)
         deadline = configured if call.deadline is None else min(call.deadline, configured)
         if deadline <= now:
             raise DeadlineExceeded(f"deadline exceeded before calling {call.method}")
-        return await call_next(replace(call, deadline=deadline))
+        return replace(call, deadline=deadline)
+
+    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+        return await call_next(self.step(call))

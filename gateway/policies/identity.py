@@ -58,11 +58,13 @@ class StripGatewayOwned:
         return bool(self._owned.match(name)
                     or name.endswith("-bin") and self._owned.match(name[:-4]))
 
-    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+    def step(self, call: Call) -> Call:
         if not any(self.owned(key) for key, _ in call.metadata):
-            return await call_next(call)
-        kept = tuple((k, v) for k, v in call.metadata if not self.owned(k))
-        return await call_next(replace(call, metadata=kept))
+            return call
+        return replace(call, metadata=tuple((k, v) for k, v in call.metadata if not self.owned(k)))
+
+    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+        return await call_next(self.step(call))
 
 
 def identity_metadata(principal: Principal) -> tuple[tuple[str, str], ...]:
@@ -113,9 +115,9 @@ class InjectIdentity:
     def __init__(self, secret: bytes | None = None) -> None:
         self._secret = secret
 
-    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+    def step(self, call: Call) -> Call:
         if call.principal is None and not any(_identity_key(k) for k, _ in call.metadata):
-            return await call_next(call)  # anonymous, nothing to remove: the common fast path
+            return call  # anonymous, nothing to remove: the common fast path
         metadata: Metadata = tuple((k, v) for k, v in call.metadata if not _identity_key(k))
         if call.principal is not None:
             fields = identity_metadata(call.principal)
@@ -123,4 +125,7 @@ class InjectIdentity:
             if self._secret is not None:
                 signature = sign_identity(fields, call.request_id, self._secret)
                 metadata = (*metadata, (SIGNATURE, signature))
-        return await call_next(replace(call, metadata=metadata))
+        return replace(call, metadata=metadata)
+
+    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+        return await call_next(self.step(call))

@@ -32,9 +32,10 @@ def request_id_from(metadata: Metadata) -> str:
 class PropagateRequestId:
     """Every backend call carries exactly one x-request-id: the one the edge put on the Call."""
 
-    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+    def step(self, call: Call) -> Call:
         request_id = call.request_id or request_id_from(call.metadata)
         metadata = tuple((k, v) for k, v in call.metadata if k != HEADER)
-        return await call_next(
-            replace(call, request_id=request_id, metadata=(*metadata, (HEADER, request_id)))
-        )
+        return replace(call, request_id=request_id, metadata=(*metadata, (HEADER, request_id)))
+
+    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+        return await call_next(self.step(call))
