@@ -119,11 +119,14 @@ class Upstream:
             if call.kind.streams_replies:
                 return await self._open_stream(backend, breaker, probe, call)
             tried: list[Instance] = []
-            return await backend.retry.run(
-                call,
-                lambda: self._unary(backend, breaker, probe, call, tried),
-                lambda: breaker.state is State.CLOSED,
-            )
+            try:
+                return await self._unary(backend, breaker, probe, call, tried)
+            except BackendFailed as failed:
+                return await backend.retry.after(
+                    failed, call,
+                    lambda: self._unary(backend, breaker, probe, call, tried),
+                    lambda: breaker.state is State.CLOSED,
+                )
         finally:
             breaker.release(probe)
 

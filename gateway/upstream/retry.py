@@ -54,20 +54,20 @@ class RetryPolicy:
         return (self._attempts > 1 and call.kind is Kind.UNARY
                 and (call.idempotent or call.method in self._idempotent))
 
-    async def run(self, call: Call, attempt: Callable[[], Awaitable[Reply]],
-                  may_retry: Callable[[], bool]) -> Reply:
-        """`attempt` raises BackendFailed for backend errors, GatewayError for local refusals.
+    async def after(self, first: BackendFailed, call: Call,
+                    attempt: Callable[[], Awaitable[Reply]], may_retry: Callable[[], bool]
+                    ) -> Reply:
+        """The rest of a call whose first attempt failed with `first`: raises its error at once
+        when it may not be retried, else runs further attempts.
 
-        The first attempt runs without tenacity: almost every call succeeds at once, and
-        setting up an AsyncRetrying costs more than the rest of the upstream path. Only a
-        failure that may be retried enters the tenacity loop, which replays it as attempt 1.
+        `attempt` raises BackendFailed for backend errors, GatewayError for local refusals.
+        The caller makes the first attempt itself, without tenacity: almost every call
+        succeeds at once, and setting up an AsyncRetrying costs more than the rest of the
+        upstream path. Only a failure that may be retried enters the tenacity loop, which
+        replays it as attempt 1.
         """
-        try:
-            return await attempt()
-        except BackendFailed as exc:
-            if not (self.applies_to(call) and self._retryable(exc, may_retry)):
-                raise exc.failure.error from None
-            first = exc
+        if not (self.applies_to(call) and self._retryable(first, may_retry)):
+            raise first.failure.error from None
         number = 1
         try:
             retrying = AsyncRetrying(
