@@ -18,7 +18,7 @@ from gateway import app, workers
 from gateway.config import GatewayConfig, load_file
 from gateway.demo import mint_demo_token, run_demo
 from gateway.errors import ConfigError
-from gateway.observability.accesslog import log_to
+from gateway.observability.accesslog import LineBuffer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,8 +57,12 @@ def main(argv: list[str] | None = None) -> int:
                 return workers.worker_config(load_file(options.config), index, ports)
 
             config = source()
-            log_to(sys.stdout)  # access lines as bare JSON on stdout, one per request
-            return uvloop.run(_serve(config, source, options.workers, options.worker))
+            access = LineBuffer(sys.stdout)  # access lines as bare JSON on stdout, batched
+            try:
+                return uvloop.run(_serve(config, source, options.workers, options.worker,
+                                         access))
+            finally:
+                access.flush()
         return uvloop.run(run_demo(options.host, options.rest_port, options.grpc_port))
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
@@ -66,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _serve(config: GatewayConfig, source: Callable[[], GatewayConfig], instances: int,
-                 worker: int | None) -> int:
-    running = await app.start(config, instances=instances, source=source, worker=worker)
+                 worker: int | None, access: LineBuffer) -> int:
+    running = await app.start(config, instances=instances, source=source, worker=worker,
+                              access_sink=access.write)
     # Everything built at start (descriptor pools, route tables, compiled renderers) lives as
     # long as the process: keep it out of the cyclic GC's full passes, which otherwise walk it
     # all and show up as p99 latency spikes.

@@ -24,6 +24,7 @@ from gateway.edges.health import add_health_routes
 from gateway.edges.rest import RestEdge
 from gateway.edges.rpc import RpcEdge
 from gateway.errors import ConfigError
+from gateway.observability.accesslog import Sink
 from gateway.observability.ops import ops_application
 from gateway.reload import Retired, prepare
 from gateway.runtime import Runtime, build_runtime
@@ -146,13 +147,15 @@ class RunningGateway:
 
 async def start(config: GatewayConfig, *, instances: int = 1,
                 source: Callable[[], GatewayConfig] | None = None,
-                worker: int | None = None) -> RunningGateway:
+                worker: int | None = None, access_sink: Sink | None = None) -> RunningGateway:
     """Compile the config, open the listeners (port 0 = ephemeral) and return the handles.
 
     `instances` > 1: that many processes share the ports (SO_REUSEPORT) and each enforces its
-    share of in-memory rate limits. `source` loads the config again on reload.
+    share of in-memory rate limits. `source` loads the config again on reload. `access_sink`:
+    where access-log lines go, this config's and every reloaded one's (default: the
+    "gateway.access" logger).
     """
-    runtime = build_runtime(compile_config(config), instances)
+    runtime = build_runtime(compile_config(config), instances, access_sink=access_sink)
     running = RunningGateway(runtime, instances, source, worker, _admin_digest(config.admin))
     shared = instances > 1
     try:

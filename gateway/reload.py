@@ -45,7 +45,8 @@ async def prepare(current: Runtime, config: GatewayConfig, instances: int) -> Ru
     """
     check_reloadable(current.compiled.config, config)
     metrics = current.observability.metrics
-    runtime = build_runtime(compile_config(config), instances, metrics)
+    runtime = build_runtime(compile_config(config), instances, metrics,
+                            current.observability.access_sink)
     try:
         await runtime.start()
         if current.ready() and not runtime.ready():

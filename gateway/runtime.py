@@ -15,6 +15,7 @@ from gateway.auth.build import AuthPolicies, build_auth_policies
 from gateway.bff.executor import Aggregates
 from gateway.call import Handler, chain
 from gateway.compiled import Compiled
+from gateway.observability.accesslog import Sink
 from gateway.observability.build import Observability, build_observability
 from gateway.observability.metrics import GatewayMetrics
 from gateway.policies.client_ip import Network, parse_networks
@@ -50,10 +51,13 @@ class Runtime:
 
 
 def build_runtime(compiled: Compiled, instances: int = 1,
-                  metrics: GatewayMetrics | None = None) -> Runtime:
-    """`metrics`: the running gateway's, kept across a reload (else made if configured)."""
+                  metrics: GatewayMetrics | None = None, access_sink: Sink | None = None
+                  ) -> Runtime:
+    """`metrics`: the running gateway's, kept across a reload (else made if configured).
+    `access_sink`: where access-log lines go (default: the "gateway.access" logger)."""
     config = compiled.config
-    observability = build_observability(config, compiled.services, compiled.methods, metrics)
+    observability = build_observability(config, compiled.services, compiled.methods, metrics,
+                                        access_sink)
     upstream = Upstream.from_config(config, compiled.services)
     auth = build_auth_policies(config)
     limiter = build_rate_limiter(config.rate_limits, instances)

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from gateway.call import Handler, Policy
 from gateway.config import GatewayConfig
-from gateway.observability.accesslog import AccessLog, incoming_trace_id
+from gateway.observability.accesslog import AccessLog, Sink, incoming_trace_id
 from gateway.observability.metrics import GatewayMetrics, Snapshots
 from gateway.observability.timing import BackendTap, NotePrincipal, Observe
 from gateway.observability.tracing import (
@@ -32,6 +32,7 @@ class Observability:
     metrics: GatewayMetrics | None  # None: no metrics (disabled, or no ops listener)
     tracer_provider: TracerProvider | None  # None: tracing off
     services: Mapping[str, str]  # proto service -> backend name
+    access_sink: Sink | None  # where access lines go (None: the "gateway.access" logger)
 
     def wrap_backend(self, upstream: Handler) -> Handler:
         """The upstream handler as the chain (and the BFF's parts) should call it."""
@@ -51,9 +52,10 @@ class Observability:
 
 
 def build_observability(config: GatewayConfig, services: Mapping[str, str],
-                        routes: Iterable[str], metrics: GatewayMetrics | None = None
-                        ) -> Observability:
+                        routes: Iterable[str], metrics: GatewayMetrics | None = None,
+                        access_sink: Sink | None = None) -> Observability:
     """`metrics`: the gateway's metrics to keep using (on reload); else new ones if enabled.
+    `access_sink`: where access-log lines go (default: the "gateway.access" logger).
 
     Raises ConfigError when the configured span exporter cannot be built.
     """
@@ -63,8 +65,8 @@ def build_observability(config: GatewayConfig, services: Mapping[str, str],
         metrics.prebind(routes, services)
     else:
         metrics = None
-    access_log = AccessLog(config.transcoding.success_status) if settings.access_log.enabled \
-        else None
+    access_log = (AccessLog(config.transcoding.success_status, access_sink)
+                  if settings.access_log.enabled else None)
     provider = tracer_provider(settings.tracing)
     head: list[Policy] = []
     if provider is not None:
@@ -73,4 +75,4 @@ def build_observability(config: GatewayConfig, services: Mapping[str, str],
         trace_id = incoming_trace_id if provider is None else current_trace_id
         head.append(Observe(metrics, access_log, trace_id))
     after = (NotePrincipal(),) if access_log is not None else ()
-    return Observability(tuple(head), after, metrics, provider, services)
+    return Observability(tuple(head), after, metrics, provider, services, access_sink)

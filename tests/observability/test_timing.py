@@ -13,7 +13,7 @@ import pytest
 
 from gateway.call import Call, Handler, Kind, Principal, Reply, chain
 from gateway.errors import Code, NotFound, Unavailable
-from gateway.observability.accesslog import LOGGER, AccessLog, incoming_trace_id, log_to
+from gateway.observability.accesslog import AccessLog, LineBuffer, incoming_trace_id
 from gateway.observability.exchange import Exchange
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.timing import (
@@ -201,15 +201,33 @@ def test_server_timing() -> None:
     assert server_timing(0.0004, 0.0) == "gateway;dur=0.400"
 
 
-def test_log_to_writes_bare_json_lines() -> None:
+def test_a_line_buffer_writes_bare_json_lines_at_once_outside_a_loop() -> None:
     stream = io.StringIO()
-    logger = logging.getLogger(LOGGER)
-    handler = log_to(stream)
-    try:
-        AccessLog({}).write(Exchange(Call(GET_USER, b"", request_id="r-1"), 0.0))
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = True
-        logger.setLevel(logging.NOTSET)
+    AccessLog({}, LineBuffer(stream).write).write(
+        Exchange(Call(GET_USER, b"", request_id="r-1"), 0.0))
     [line] = stream.getvalue().splitlines()
     assert json.loads(line)["request_id"] == "r-1"
+
+
+async def test_a_line_buffer_batches_lines_until_its_timer_or_its_size() -> None:
+    stream = io.StringIO()
+    buffer = LineBuffer(stream, interval_s=3600.0, max_lines=3)
+    buffer.write("a")
+    buffer.write("b")
+    assert stream.getvalue() == ""  # waiting for the timer
+    buffer.write("c")  # the third line fills the batch
+    assert stream.getvalue() == "a\nb\nc\n"
+    buffer.write("d")
+    buffer.flush()  # as serve does before exit
+    assert stream.getvalue() == "a\nb\nc\nd\n"
+
+
+async def test_a_line_buffer_writes_when_its_timer_fires() -> None:
+    stream = io.StringIO()
+    buffer = LineBuffer(stream, interval_s=0.0)
+    buffer.write("a")
+    assert stream.getvalue() == ""
+    flushed = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_later(0.001, flushed.set_result, None)  # after its timer
+    await flushed
+    assert stream.getvalue() == "a\n"
