@@ -97,7 +97,7 @@ async def test_rate_limit_rejections_by_policy() -> None:
 async def test_redis_limiter_decisions(redis_server: RedisServer) -> None:
     # The session's Redis keeps buckets between tests: a leading rule that matches nothing
     # makes this one "r1-route", a bucket no other test fills.
-    limits = {"store": "redis", "redis": {"url": redis_server.url},
+    limits = {"store": "redis", "redis": {"url": redis_server.url, "timeout_s": 0.2},
               "rules": [{"match": "/none.v1.None/*", "rate_per_s": 1, "burst": 1},
                         {"match": COUNT_UNREAD, "key": "route", "rate_per_s": 0.001,
                          "burst": 2}]}
