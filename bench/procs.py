@@ -1,5 +1,6 @@
 """Processes of a benchmark run: start each in its own process group, read the ports it
-announces, pin it to a CPU, read its CPU time and peak RSS from /proc, stop it by PID.
+announces, pin it (and the processes it forks) to a CPU, read CPU time and peak RSS of its
+process tree from /proc, stop it by PID.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,6 +38,9 @@ class Running:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    def tree(self) -> tuple[int, ...]:
+        return process_tree(self.pid)
 
 
 def pinned(argv: Sequence[str], cpu: int | None) -> list[str]:
@@ -70,11 +75,76 @@ def kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         pass
 
 
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat from field 3 (state) on: fields[n - 3] is field n."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2:].split()
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of all threads of `pid` (/proc/PID/stat fields 14 and 15)."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2:].split()  # fields[0] is field 3 (state)
+    fields = _stat(pid)
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def process_tree(pid: int) -> tuple[int, ...]:
+    """`pid` and its descendants, parents first. From the parent pid (field 4) of every
+    /proc/PID/stat: /proc/PID/task/TID/children needs CONFIG_PROC_CHILDREN, which not every
+    kernel has."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int(_stat(int(entry.name))[1])
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+            children.setdefault(parent, []).append(int(entry.name))
+    found = [pid]
+    for current in found:  # grows while it is walked: breadth first
+        found.extend(sorted(children.get(current, ())))
+    return tuple(found)
+
+
+def tree_cpu_seconds(pids: Sequence[int]) -> float:
+    """utime + stime summed over the processes (all their threads). Processes that exit take
+    their share with them: callers check that the tree did not change."""
+    try:
+        return sum(cpu_seconds(pid) for pid in pids)
+    except FileNotFoundError as exc:
+        raise BenchError(f"a process exited while its CPU time was read: {exc}") from None
+
+
+def tree_peak_rss_bytes(pids: Sequence[int]) -> int:
+    """VmHWM summed over the processes: an upper bound of the tree's peak, since the peaks
+    need not coincide and shared pages count once per process."""
+    return sum(peak_rss_bytes(pid) for pid in pids)
+
+
+def affinity(pid: int) -> dict[int, set[int]]:
+    """Thread id -> the CPUs it may run on, for every thread of `pid`."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found[int(task.name)] = os.sched_getaffinity(int(task.name))
+        except ProcessLookupError:
+            continue  # the thread ended meanwhile
+    return found
+
+
+def pin_tree(pids: Sequence[int], cpu: int) -> int:
+    """Pin every thread of every process to `cpu` (taskset -a -p acts on one process); check
+    they are all pinned then. Returns how many threads were not on `cpu` alone before."""
+    strays = sum(cpus != {cpu} for pid in pids for cpus in affinity(pid).values())
+    for pid in pids:
+        pin = subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(pid)],
+                             capture_output=True, text=True)
+        if pin.returncode:
+            raise BenchError(f"cannot pin pid {pid} to cpu{cpu}: {pin.stderr.strip()}")
+    loose = {f"{pid}/{tid}": sorted(cpus) for pid in pids
+             for tid, cpus in affinity(pid).items() if cpus != {cpu}}
+    if loose:
+        raise BenchError(f"threads not pinned to cpu{cpu} after taskset: {loose}")
+    return strays
 
 
 def cpu_times() -> dict[int, tuple[float, float]]:
@@ -128,9 +198,10 @@ class Fleet:
         self.stop()
 
     def start(self, role: str, argv: Sequence[str], announce: Mapping[str, str], log: Path,
-              cpu: int | None) -> Running:
+              cpu: int | None, instances: int = 1) -> Running:
         """Start argv, wait until its output announces every port of `announce` (port name ->
-        regex whose group 1 is the port), then pin all of its threads to `cpu`."""
+        regex whose group 1 is the port) `instances` times (once per worker process), then
+        pin all threads of all processes of its tree to `cpu`."""
         # Registered at once so that stop() finds it. (Not under signals_deferred: children
         # would inherit the blocked signal mask and ignore our SIGTERM.)
         proc = spawn(pinned(argv, cpu), log)
@@ -141,9 +212,9 @@ class Fleet:
         while True:
             output = log.read_text(errors="replace")
             for name, pattern in patterns.items():
-                match = pattern.search(output)
-                if match:
-                    running.ports[name] = int(match.group(1))
+                found = pattern.findall(output)
+                if len(found) >= instances:
+                    running.ports[name] = int(found[0])
             if len(running.ports) == len(patterns):
                 break
             if proc.poll() is not None:
@@ -151,14 +222,16 @@ class Fleet:
                                  f"ports:\n{tail(log)}")
             if time.monotonic() > deadline:
                 missing = {n: r for n, r in announce.items() if n not in running.ports}
-                raise BenchError(f"{role} printed nothing matching {missing} within "
-                                 f"{START_TIMEOUT_S:.0f} s:\n{tail(log)}")
+                raise BenchError(f"{role} printed fewer than {instances} lines matching "
+                                 f"{missing} within {START_TIMEOUT_S:.0f} s:\n{tail(log)}")
             time.sleep(0.05)
-        if cpu is not None:  # threads started before exec inherit it too; re-pin all of them
-            pin = subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(proc.pid)],
-                                 capture_output=True, text=True)
-            if pin.returncode:
-                raise BenchError(f"cannot pin {role} to cpu{cpu}: {pin.stderr.strip()}")
+        if cpu is not None:
+            # Started under taskset, it and what it forks inherit the CPU; pin again anyway,
+            # every thread of every process, and say if anything had escaped.
+            strays = pin_tree(running.tree(), cpu)
+            if strays:
+                print(f"bench: {role}: {strays} threads were not on cpu{cpu} alone until "
+                      "pinned again", file=sys.stderr)
         return running
 
     def stop(self) -> None:
