@@ -1,12 +1,13 @@
 """Results of a run: one Measurement per (repetition, scenario, concurrency), their summary
-rows (medians and min-max over repetitions), same-run ratios and the printed tables.
+rows (medians and min-max over repetitions), same-run ratios, the printed tables and the
+Markdown summary.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.loadgen import LoadResult
@@ -27,9 +28,10 @@ class Measurement:
     load: LoadResult
     wall_s: float  # wall time over which cpu_s was taken
     cpu_s: dict[str, float]  # role (LOADGEN, RUNNER too) -> CPU seconds used during the run
-    peak_rss: dict[str, int]  # role -> peak RSS in bytes during the run
+    peak_rss: dict[str, int]  # role -> peak RSS in bytes during the run (VmHWM summed)
     cpu_of: dict[str, int | None]  # role (and LOADGEN) -> the CPU it was pinned to
     host: dict[int, tuple[float, float]]  # CPU -> (busy, steal) seconds during the run
+    processes: dict[str, int] = field(default_factory=dict)  # role -> processes in its tree
 
     @property
     def ok(self) -> bool:
@@ -76,6 +78,7 @@ class Measurement:
             "cpu_s": {k: round(v, 3) for k, v in self.cpu_s.items()},
             "cores": {role: round(self.cores(role), 3) for role in self.cpu_s},
             "peak_rss_mib": {k: round(v / MIB, 1) for k, v in self.peak_rss.items()},
+            "processes": self.processes,
             "pinned": self.cpu_of,
             "cpu_load": {f"cpu{c}": round(v, 3) for c, v in sorted(self.cpu_load.items())},
             "host_cores": {f"cpu{c}": {"busy": round(b / self.wall_s, 3),
@@ -228,43 +231,98 @@ def _cell(spread: Spread, digits: int = 2) -> str:
     return f"{spread.median:.{digits}f}"
 
 
+# Columns of the tables: title, width in the text table (negative: left-aligned).
+ROW_COLUMNS = (("scenario", -22), ("conc", 4), ("req/s median (min-max)", -22), ("p50 ms", 7),
+               ("p99 ms", 7), ("p99.9 ms", 8), ("CPU µs/req", 10), ("cores", 5),
+               ("RSS MiB", 7), ("errors", 6), ("cpu0", 4), ("foreign", 7), ("other cores", -1))
+RATIO_COLUMNS = (("ratio", -40), ("conc", 4),
+                 *((name, -18) for name in RATIO_METRICS))
+
+
+def row_cells(row: Row) -> list[str]:
+    """The table cells of a row; a FAILED row has its reason in the third cell, no more."""
+    head = [row.scenario, str(row.concurrency)]
+    if row.failed:
+        return [*head, f"FAILED: {row.failed.splitlines()[0].rstrip(':')}"]
+    rps = row.spread(lambda m: m.load.rps)
+    first = row.runs[0]
+    others = ", ".join(f"{role} {row.spread(cores(role)).median:.2f}"
+                       for role in first.cpu_s if role != first.under_test)
+    cpu0 = (f"{row.spread(lambda m: m.cpu_load[0]).median:.2f}" if 0 in first.cpu_load
+            else "-")
+    return [
+        *head, f"{rps.median:.0f} ({rps.low:.0f}-{rps.high:.0f})",
+        *(_cell(row.spread(latency(p))) for p in ("p50", "p99", "p99.9")),
+        _cell(row.spread(lambda m: m.cpu_us_per_request), 0),
+        _cell(row.spread(lambda m: m.cores(m.under_test))),
+        _cell(row.spread(lambda m: m.peak_rss[m.under_test] / MIB), 1),
+        "0", cpu0, f"{row.spread(lambda m: m.foreign).median:.2f}", others,
+    ]
+
+
+def ratio_cells(ratio: Ratio) -> list[str]:
+    return [f"{ratio.numerator} / {ratio.denominator}", str(ratio.concurrency),
+            *(f"{s.median:.2f} [{s.low:.2f}-{s.high:.2f}]" for s in ratio.metrics.values())]
+
+
+def _text_table(columns: Sequence[tuple[str, int]], lines: Iterable[Sequence[str]]) -> str:
+    def line(cells: Sequence[str]) -> str:
+        # a FAILED row's reason runs on over the columns it has no cells for
+        return "  ".join(f"{cell:<{-width}}" if width < 0 else f"{cell:>{width}}"
+                         for cell, (_, width) in zip(cells, columns, strict=False)).rstrip()
+
+    header = line([title for title, _ in columns])
+    return "\n".join([header, "-" * len(header), *(line(cells) for cells in lines)])
+
+
 def format_rows(rows: Sequence[Row]) -> str:
-    header = (f"{'scenario':<18}{'conc':>5}  {'req/s median (min-max)':<24}{'p50':>7}{'p99':>8}"
-              f"{'p99.9':>8}{'CPU µs/req':>11}{'cores':>6}{'RSS MiB':>8}{'errors':>7}{'cpu0':>6}"
-              f"{'foreign':>8}  other cores")
-    lines = [header, "-" * len(header)]
-    for row in rows:
-        head = f"{row.scenario:<18}{row.concurrency:>5}  "
-        if row.failed:
-            lines.append(f"{head}FAILED: {row.failed.splitlines()[0].rstrip(':')}")
-            continue
-        rps = row.spread(lambda m: m.load.rps)
-        latencies = [row.spread(latency(p)) for p in ("p50", "p99", "p99.9")]
-        first = row.runs[0]
-        others = ", ".join(
-            f"{role} {row.spread(cores(role)).median:.2f}"
-            for role in first.cpu_s if role != first.under_test)
-        cpu0 = (f"{row.spread(lambda m: m.cpu_load[0]).median:.2f}" if 0 in first.cpu_load
-                else "-")
-        lines.append(
-            f"{head}{f'{rps.median:.0f} ({rps.low:.0f}-{rps.high:.0f})':<24}"
-            f"{_cell(latencies[0]):>7}{_cell(latencies[1]):>8}{_cell(latencies[2]):>8}"
-            f"{_cell(row.spread(lambda m: m.cpu_us_per_request), 0):>11}"
-            f"{_cell(row.spread(lambda m: m.cores(m.under_test))):>6}"
-            f"{_cell(row.spread(lambda m: m.peak_rss[m.under_test] / MIB), 1):>8}"
-            f"{0:>7}{cpu0:>6}{row.spread(lambda m: m.foreign).median:>8.2f}  {others}")
-    return "\n".join(lines)
+    return _text_table(ROW_COLUMNS, map(row_cells, rows))
 
 
 def format_ratios(found: Sequence[Ratio]) -> str:
-    if not found:
-        return "ratios: none (each needs both of its scenarios to run without errors)"
-    header = (f"{'ratio':<40}{'conc':>5}"
-              + "".join(f"  {name:<18}" for name in RATIO_METRICS)).rstrip()
-    lines = [header, "-" * len(header)]
-    for ratio in found:
-        cells = "".join(
-            f"  {f'{s.median:.2f} [{s.low:.2f}-{s.high:.2f}]':<18}" for s in ratio.metrics.values())
-        lines.append(f"{f'{ratio.numerator} / {ratio.denominator}':<40}"
-                     f"{ratio.concurrency:>5}{cells}".rstrip())
-    return "\n".join(lines)
+    return _text_table(RATIO_COLUMNS, map(ratio_cells, found)) if found else NO_RATIOS
+
+
+NO_RATIOS = "ratios: none (each needs both of its scenarios to run without errors)"
+
+
+def markdown_table(columns: Sequence[tuple[str, int]], lines: Iterable[Sequence[str]]) -> str:
+    def line(cells: Sequence[str]) -> str:
+        padded = [*cells, *([""] * (len(columns) - len(cells)))]
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in padded) + " |"
+
+    aligns = ["---" if width < 0 else "---:" for _, width in columns]
+    return "\n".join([line([title for title, _ in columns]), "|" + "|".join(aligns) + "|",
+                      *(line(cells) for cells in lines)])
+
+
+def format_markdown(document: Mapping[str, Any], rows: Sequence[Row],
+                    found: Sequence[Ratio]) -> str:
+    """The run as Markdown (bench/RESULTS.md is a copy): when, what, where, the command, the
+    table, the ratios and the warnings. `document` is the results JSON's content."""
+    git, machine, options = document["git"], document["machine"], document["options"]
+    versions = ", ".join(f"{name} {str(version).removeprefix(name + ' ')}"
+                         for name, version in document["versions"].items())
+    concurrency = ",".join(str(c) for c in options["concurrency"])
+    lines = [
+        "# Benchmark results", "",
+        *(["**Interrupted: partial results.**", ""] if document.get("interrupted") else []),
+        f"- date: {document['date']}",
+        f"- commit: `{git['commit']}`" + (" (dirty: uncommitted changes)" if git["dirty"] else ""),
+        f"- machine: {machine['nproc']} CPUs, {machine['cpu_model']}, "
+        f"Linux {machine['kernel']}",
+        f"- versions: {versions}",
+        f"- command: `{document.get('command', 'python -m bench')}`",
+        f"- layout `{options['layout']}`, concurrency {concurrency}, {options['repeat']} x "
+        f"{options['duration_s']:g} s per measurement (+{options['warmup_s']:g} s warm-up), "
+        "round-robin; cells are medians over the repetitions",
+        "", "## Results", "",
+        markdown_table(ROW_COLUMNS, map(row_cells, rows)),
+        "", "## Ratios", "",
+        "Same-run ratios: median [min-max] of the per-repetition ratios. rps above 1 and "
+        "p50, p99, cpu_per_request below 1 favour the numerator.", "",
+        markdown_table(RATIO_COLUMNS, map(ratio_cells, found)) if found else NO_RATIOS,
+        "", "## Warnings", "",
+        *([f"- {warning}" for warning in document["warnings"]] or ["none"]),
+    ]
+    return "\n".join(lines) + "\n"
