@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import multiprocessing
 import statistics
@@ -30,41 +29,16 @@ import aiohttp
 import grpc
 import uvloop
 
+from bench.check import DASHBOARD_PATH as OVERVIEW_PATH
+from bench.check import UNREAD_PATH as PART_PATH
+from bench.check import USER_ID as USER
+from bench.scenarios import BENCH_API_KEY as API_KEY
+from bench.scenarios import DASHBOARD_PARTS, dashboard_config
 from dashboard.v1 import dashboard_pb2, dashboard_pb2_grpc
 from notifications.v1 import notifications_pb2, notifications_pb2_grpc
 
 OUT = Path(__file__).resolve().parent / "out" / "bff.json"
-API_KEY = "bench-bff-key-0123456789"
-USER = "u-1001"
-DELAYS_S = {
-    "users": ("/users.v1.Users/GetUser", 0.050),
-    "orders": ("/orders.v1.Orders/ListOrders", 0.100),
-    "notifications": ("/notifications.v1.Notifications/CountUnread", 0.150),
-}
-SLOWEST_S = max(delay for _, delay in DELAYS_S.values())
 LIMIT = 1.15
-OVERVIEW_PATH = "/v1/dashboard/overview"
-PART_PATH = f"/v1/users/{USER}/notifications:countUnread"
-
-
-def _config(addresses: dict[str, str]) -> dict[str, Any]:
-    from gateway.demo import DESCRIPTOR_SET, OVERVIEW, overview_aggregate
-
-    aggregate = overview_aggregate()
-    del aggregate["parts"]["order_users"]  # the three parts, no dependent fourth
-    services = {"users": "users.v1.Users", "orders": "orders.v1.Orders",
-                "notifications": "notifications.v1.Notifications"}
-    return {
-        "listen": {"rest": {"host": "127.0.0.1", "port": 0},
-                   "grpc": {"host": "127.0.0.1", "port": 0}},
-        "descriptors": {"descriptor_set": str(DESCRIPTOR_SET)},
-        "backends": {name: {"services": [service], "addresses": [addresses[name]]}
-                     for name, service in services.items()},
-        "auth": {"api_keys": [{"sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
-                               "owner": USER}]},
-        "aggregates": {OVERVIEW: aggregate},
-        "log_level": "warning",
-    }
 
 
 async def _stack(conn: Connection) -> None:
@@ -74,9 +48,9 @@ async def _stack(conn: Connection) -> None:
     from services.server import start_all
 
     backends = await start_all()
-    for name, (method, delay_s) in DELAYS_S.items():
+    for name, (_, method, delay_s) in DASHBOARD_PARTS.items():
         backends[name].faults.set(method, Fault(delay_s=delay_s))
-    gateway = await app.start(load(_config({n: b.address for n, b in backends.items()})))
+    gateway = await app.start(load(dashboard_config({n: b.address for n, b in backends.items()})))
     try:
         conn.send({"rest": gateway.rest_port, "grpc": gateway.grpc_port,
                    "direct": backends["notifications"].address})
@@ -191,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         verdicts[edge] = ratio
         print(f"{edge}: overview p50 / slowest part p50 = {ratio:.3f} "
               f"({'ok' if ratio <= LIMIT else 'FAILED'}, limit {LIMIT}); "
-              f"sum of parts would be {sum(d for _, d in DELAYS_S.values()) * 1000:.0f} ms")
+              f"sum of parts would be {sum(d for *_, d in DASHBOARD_PARTS.values()) * 1000:.0f} ms")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"options": vars(options), "results": results,
                                "ratios": verdicts, "limit": LIMIT}, indent=2))

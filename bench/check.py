@@ -1,5 +1,6 @@
 """The check run before a scenario is loaded: one request must succeed (HTTP 200 or
-grpc-status 0) and return seed user u-1001 (REST: JSON equal to MessageToDict of it).
+grpc-status 0) and return what the seed data says (REST: JSON equal to MessageToDict of the
+scenario's expected reply: user u-1001 by default, the dashboard overview, the unread count).
 """
 
 from __future__ import annotations
@@ -13,12 +14,19 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
 from bench.procs import BenchError
+from dashboard.v1 import dashboard_pb2
+from notifications.v1 import notifications_pb2
+from orders.v1 import orders_pb2
+from services.paging import newest_first
 from services.seed import seed
 from users.v1 import users_pb2
 
 USER_ID = "u-1001"
 REST_PATH = f"/v1/users/{USER_ID}"
 GRPC_METHOD = "/users.v1.Users/GetUser"
+DASHBOARD_PATH = "/v1/dashboard/overview"  # the caller is the API key's owner: USER_ID
+UNREAD_PATH = f"/v1/users/{USER_ID}/notifications:countUnread"
+ORDERS_PAGE = 20  # the orders service's default page size (the overview sends none)
 TIMEOUT_S = 5.0
 
 
@@ -28,6 +36,23 @@ def expected_user() -> users_pb2.User:
         if user.id == USER_ID:
             return user
     raise LookupError(f"the seed data has no {USER_ID}")
+
+
+def expected_unread() -> notifications_pb2.CountUnreadResponse:
+    """CountUnread of USER_ID over the seed inbox."""
+    inbox = [item for item in seed().notifications if item.user_id == USER_ID]
+    return notifications_pb2.CountUnreadResponse(unread_count=sum(not n.read for n in inbox))
+
+
+def expected_overview() -> dashboard_pb2.Overview:
+    """The dashboard overview of USER_ID with its three parts (profile, recent orders, unread
+    count) and no part errors, as the seeded backends answer it."""
+    orders = newest_first(order for order in seed().orders if order.user_id == USER_ID)
+    if len(orders) > ORDERS_PAGE:
+        raise LookupError(f"the seed gives {USER_ID} more than one page of orders")
+    return dashboard_pb2.Overview(
+        profile=expected_user(), recent_orders=orders_pb2.ListOrdersResponse(orders=orders),
+        unread=expected_unread())
 
 
 def request_message() -> users_pb2.GetUserRequest:
@@ -40,9 +65,13 @@ def grpc_frame(message: Message) -> bytes:
     return b"\x00" + len(data).to_bytes(4, "big") + data
 
 
-def check_rest(url: str, headers: dict[str, str] | None = None) -> None:
-    """GET url: 200 and a JSON body equal to MessageToDict(expected_user())."""
-    expected = json_format.MessageToDict(expected_user())
+def check_rest(url: str, headers: dict[str, str] | None = None,
+               expected_reply: Message | None = None) -> None:
+    """GET url: 200 and a JSON body equal to MessageToDict(expected_reply), by default
+    expected_user()."""
+    reply = expected_user() if expected_reply is None else expected_reply
+    expected = json_format.MessageToDict(reply)
+    what = reply.DESCRIPTOR.full_name
     try:
         request = urllib.request.Request(url, headers=headers or {})
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
@@ -58,7 +87,7 @@ def check_rest(url: str, headers: dict[str, str] | None = None) -> None:
     except ValueError:
         raise BenchError(f"GET {url}: body is not JSON: {body[:500]!r}") from None
     if got != expected:
-        raise BenchError(f"GET {url}: body differs from MessageToDict of the User:\n"
+        raise BenchError(f"GET {url}: body differs from MessageToDict of the expected {what}:\n"
                          f"  got      {got}\n  expected {expected}")
 
 

@@ -2,7 +2,8 @@
 
 Repetitions run round-robin over the scenarios; each (repetition, scenario) starts its
 processes, checks one request, then warms up and measures each concurrency; every process it
-started is stopped by PID afterwards, also on errors and Ctrl-C. See bench/README.md.
+started is stopped by PID afterwards, also on errors and Ctrl-C. Writes the results as JSON,
+Markdown and a PNG plot. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shlex
 import signal
 import subprocess
 import sys
@@ -31,13 +33,16 @@ from bench.procs import (
     Fleet,
     cpu_seconds,
     cpu_times,
-    peak_rss_bytes,
     reset_peak_rss,
+    tree_cpu_seconds,
+    tree_peak_rss_bytes,
 )
 from bench.report import (
     LOADGEN,
     RUNNER,
     Measurement,
+    Row,
+    format_markdown,
     format_ratios,
     format_rows,
     ratios,
@@ -58,7 +63,8 @@ class Plan:
     warmup_s: float
     repeat: int
     layout: str
-    out: Path  # the results JSON; logs and generated files go beside it
+    out: Path  # the results JSON; the .md and .png, logs and generated files go beside it
+    command: str  # the command line, for the record
 
 
 def parse_args(argv: Sequence[str] | None) -> Plan:
@@ -75,7 +81,8 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
                         help="isolated: process under test alone on cpu1, the rest on cpu0; "
                              "split: load generator on cpu0, all servers on cpu1; "
                              "shared: nothing pinned")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "results.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "results.json",
+                        help="the results JSON; results.md and results.png go beside it")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 2 s, 1 s warm-up, 1 repetition, concurrency 32")
     args = parser.parse_args(argv)
@@ -88,12 +95,21 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         repeat=args.repeat or (1 if quick else 3),
         layout=args.layout,
         out=args.out.resolve(),
+        command=command_line(sys.argv[1:] if argv is None else argv),
     )
     if plan.duration_s <= 0 or plan.duration_s > 600 or plan.warmup_s < 0 or plan.repeat < 1:
         parser.error("need 0 < --duration <= 600, --warmup >= 0 and --repeat >= 1")
     if any(c < 1 or c > 10_000 for c in plan.concurrencies):
         parser.error("--concurrency values must be in 1..10000")
     return plan
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """How this run was started, as one could type it again from the repository root."""
+    python = Path(sys.executable)
+    if python.is_relative_to(ROOT):
+        python = python.relative_to(ROOT)
+    return shlex.join([str(python), "-m", "bench", *argv])
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -174,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"WARNING: {warning}")
     document = {
         "date": started.isoformat(timespec="seconds"),
+        "command": plan.command,
         "interrupted": interrupted,
         "options": {"scenarios": [s.name for s in plan.scenarios],
                     "concurrency": list(plan.concurrencies), "duration_s": plan.duration_s,
@@ -186,9 +203,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     plan.out.write_text(json.dumps(document, indent=2) + "\n")
     print(f"wrote {plan.out}")
+    markdown = plan.out.with_suffix(".md")
+    markdown.write_text(format_markdown(document, rows, found))
+    print(f"wrote {markdown} (bench/RESULTS.md is a copy of the last full run's)")
+    draw(rows, plan.out.with_suffix(".png"), document)
     if interrupted:
         return 130
     return 1 if any(row.failed for row in rows) else 0
+
+
+def draw(rows: Sequence[Row], path: Path, document: dict[str, Any]) -> None:
+    """The PNG plot, or a message saying why there is none."""
+    try:
+        from bench.plot import plot
+
+        git, options = document["git"], document["options"]
+        plot(rows, path, f"{document['date']}, commit {git['commit'][:12]}"
+                         f"{' (dirty)' if git['dirty'] else ''}, layout {options['layout']}, "
+                         f"{options['repeat']} x {options['duration_s']:g} s")
+    except ImportError as exc:
+        print(f"bench: no plot: matplotlib is missing ({exc}); `.venv/bin/pip install -e "
+              ".[bench]` (or bench/setup.sh) installs it", file=sys.stderr)
+        return
+    print(f"wrote {path}")
 
 
 def run_scenario(scenario: Scenario, repetition: int, plan: Plan, layout: str, frame: Path,
@@ -202,13 +239,14 @@ def run_scenario(scenario: Scenario, repetition: int, plan: Plan, layout: str, f
         for proc in scenario.procs:
             running = fleet.start(proc.role, proc.argv(Launch(python, out_dir, ports)),
                                   proc.announce, logs / f"{scenario.name}.{proc.role}.log",
-                                  cpu_for(layout, proc.role, scenario.under_test))
+                                  cpu_for(layout, proc.role, scenario.under_test),
+                                  proc.instances)
             ports.update({f"{proc.role}.{name}": port for name, port in running.ports.items()})
         load = scenario.load
         address = f"{LOOPBACK}:{ports[load.port]}"
         if load.tool == "wrk":
             target = Target("wrk", f"http://{address}{load.path}", headers=load.headers)
-            check_rest(target.url, dict(load.headers))
+            check_rest(target.url, dict(load.headers), scenario.expected())
         else:
             reply_bytes = check_grpc(address, frame.read_bytes())
             target = Target("h2load", f"http://{address}{load.path}", frame, reply_bytes)
@@ -219,9 +257,11 @@ def run_scenario(scenario: Scenario, repetition: int, plan: Plan, layout: str, f
             log = logs / f"{scenario.name}.c{conc}.{target.tool}.log"
             if plan.warmup_s:
                 run_load(target, conc, plan.warmup_s, loadgen_cpu, log)
-            for running in fleet.running:
-                reset_peak_rss(running.pid)
-            before = {r.role: cpu_seconds(r.pid) for r in fleet.running}
+            trees = {r.role: r.tree() for r in fleet.running}
+            for pids in trees.values():
+                for pid in pids:
+                    reset_peak_rss(pid)
+            before = {role: tree_cpu_seconds(pids) for role, pids in trees.items()}
             runner_before = cpu_seconds(os.getpid())
             host_before = cpu_times()
             start = time.monotonic()
@@ -232,17 +272,22 @@ def run_scenario(scenario: Scenario, repetition: int, plan: Plan, layout: str, f
                 if running.proc.poll() is not None:
                     raise BenchError(f"{running.role} exited with {running.proc.returncode} "
                                      f"during the run; see {running.log}")
-            cpu_s = {r.role: cpu_seconds(r.pid) - before[r.role] for r in fleet.running}
+                if running.tree() != trees[running.role]:  # its CPU time would be wrong
+                    raise BenchError(f"the processes of {running.role} changed during the run "
+                                     f"(before: {trees[running.role]}, after: {running.tree()})"
+                                     f"; see {running.log}")
+            cpu_s = {role: tree_cpu_seconds(pids) - before[role] for role, pids in trees.items()}
             cpu_s[RUNNER] = cpu_seconds(os.getpid()) - runner_before
             measurement = Measurement(
                 scenario=scenario.name, concurrency=conc, repetition=repetition,
                 under_test=scenario.under_test, load=result, wall_s=wall,
                 cpu_s={**cpu_s, LOADGEN: result.loadgen_cpu_s},
-                peak_rss={r.role: peak_rss_bytes(r.pid) for r in fleet.running},
+                peak_rss={role: tree_peak_rss_bytes(pids) for role, pids in trees.items()},
                 cpu_of={**{r.role: r.cpu for r in fleet.running}, LOADGEN: loadgen_cpu,
                         RUNNER: cpu_for(layout, RUNNER, scenario.under_test)},
                 host={cpu: (busy - host_before[cpu][0], steal - host_before[cpu][1])
                       for cpu, (busy, steal) in host_after.items()},
+                processes={role: len(pids) for role, pids in trees.items()},
             )
             measurements.append(measurement)
             _progress(measurement, plan)
@@ -254,6 +299,8 @@ def _progress(m: Measurement, plan: Plan) -> None:
     latency = m.load.latency_ms
     cores = ", ".join(f"{role} {m.cores(role):.2f}" for role in m.cpu_s)
     status = "ok" if m.ok else f"ERRORS {m.load.errors}"
+    tree = m.processes.get(m.under_test, 1)
+    status += f"; {m.under_test}: {tree} processes" if tree > 1 else ""
     in_flight = ""
     if m.load.concurrency != m.concurrency:
         connections, streams = split_concurrency(m.concurrency)

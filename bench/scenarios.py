@@ -1,5 +1,6 @@
 """The scenario registry: what each scenario starts (in order), which of its processes is under
-test and how it is loaded. A new scenario is one more Scenario in SCENARIOS.
+test, how it is loaded and what its check expects. A new scenario is one more Scenario in
+SCENARIOS. Also the dashboard aggregate's stack, shared with bench.bff_bench.
 """
 
 from __future__ import annotations
@@ -11,9 +12,19 @@ from pathlib import Path
 from types import MappingProxyType
 
 import yaml
+from google.protobuf.message import Message
 
 from bench.baselines.facade import DESCRIPTORS, fast_unavailable
-from bench.check import GRPC_METHOD, REST_PATH
+from bench.check import (
+    DASHBOARD_PATH,
+    GRPC_METHOD,
+    REST_PATH,
+    UNREAD_PATH,
+    USER_ID,
+    expected_overview,
+    expected_unread,
+    expected_user,
+)
 from bench.loadgen import Tool
 from bench.peers import grpc_gateway
 from bench.procs import LOOPBACK
@@ -38,6 +49,7 @@ class Proc:
     role: str  # "backend", "gateway", "facade", "bare"
     argv: Callable[[Launch], list[str]]
     announce: Mapping[str, str]  # port name -> regex on its output, group 1 = the port
+    instances: int = 1  # processes that each announce every port (serve --workers N)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +72,7 @@ class Scenario:
     under_test: str  # role of the process under test
     load: Load
     unavailable: Callable[[], str | None] = _available  # why it cannot run here, if it cannot
+    expected: Callable[[], Message] = expected_user  # the REST check: the reply, as JSON
 
 
 def _users(launch: Launch) -> list[str]:
@@ -83,32 +96,50 @@ def _facade(renderer: str) -> Callable[[Launch], list[str]]:
     return argv
 
 
-def _gateway(variant: str, extra: Mapping[str, object]) -> Callable[[Launch], list[str]]:
-    """Write the gateway's YAML config (both listeners on ephemeral ports, plus `extra`
-    top-level keys) and serve it."""
+def _gateway(variant: str, extra: Mapping[str, object],
+             workers: int = 1) -> Callable[[Launch], list[str]]:
+    """Serve a gateway config of both listeners on ephemeral ports, the users backend and
+    `extra` top-level keys."""
 
-    def argv(launch: Launch) -> list[str]:
-        config = {
-            "listen": {"rest": {"host": LOOPBACK, "port": 0},
-                       "grpc": {"host": LOOPBACK, "port": 0}},
+    def config(launch: Launch) -> Mapping[str, object]:
+        return {
+            **LISTEN,
             "descriptors": {"descriptor_set": str(DESCRIPTORS)},
             "backends": {"users": {"services": ["users.v1.Users"],
                                    "addresses": [f"{LOOPBACK}:{launch.ports['backend.grpc']}"]}},
             **extra,
         }
+
+    return _serve_config(variant, config, workers)
+
+
+def _serve_config(variant: str, config: Callable[[Launch], Mapping[str, object]],
+                  workers: int) -> Callable[[Launch], list[str]]:
+    """Write the config to bench/out/gateway<variant>.yaml and serve it with `workers`."""
+
+    def argv(launch: Launch) -> list[str]:
         path = launch.out / f"gateway{variant}.yaml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        return [launch.python, "-m", "gateway", "serve", "--config", str(path)]
+        path.write_text(yaml.safe_dump(dict(config(launch)), sort_keys=False))
+        return [launch.python, "-m", "gateway", "serve", "--config", str(path),
+                *(("--workers", str(workers)) if workers > 1 else ())]
 
     return argv
 
 
+LISTEN: Mapping[str, object] = {"listen": {"rest": {"host": LOOPBACK, "port": 0},
+                                          "grpc": {"host": LOOPBACK, "port": 0}}}
 # The gateway with auth + a rate limit on: an API key (sent by the load generator) and a limit
 # far above the offered load, so every request pays for both decisions.
 BENCH_API_KEY = "bench-key-0123456789"
+
+
+def _api_key(owner: str) -> Mapping[str, object]:
+    return {"api_keys": [{"sha256": hashlib.sha256(BENCH_API_KEY.encode()).hexdigest(),
+                          "owner": owner}]}
+
+
 POLICIES_ON: Mapping[str, object] = {
-    "auth": {"api_keys": [{"sha256": hashlib.sha256(BENCH_API_KEY.encode()).hexdigest(),
-                           "owner": "bench"}]},
+    "auth": _api_key("bench"),
     "authorization": {"default": "authenticated"},
     "rate_limits": {"rules": [{"match": "*", "key": "user", "rate_per_s": 1e6,
                                "burst": 1_000_000}]},
@@ -118,6 +149,55 @@ GATEWAY = Proc("gateway", _gateway("", {}), GATEWAY_PORTS)
 GATEWAY_QUIET = Proc("gateway", _gateway("-quiet", {
     "observability": {"access_log": {"enabled": False}}}), GATEWAY_PORTS)
 GATEWAY_POLICIES = Proc("gateway", _gateway("-policies", POLICIES_ON), GATEWAY_PORTS)
+GATEWAY_W2 = Proc("gateway", _gateway("-w2", {}, workers=2), GATEWAY_PORTS, instances=2)
+
+# The dashboard aggregate: its three independent parts, each backend answering after an
+# injected service time; the aggregate's p50 should be near the slowest part's, not the sum.
+DASHBOARD_PARTS: Mapping[str, tuple[str, str, float]] = MappingProxyType({
+    # backend -> (its service, the part's method, the injected delay in s)
+    "users": ("users.v1.Users", "/users.v1.Users/GetUser", 0.050),
+    "orders": ("orders.v1.Orders", "/orders.v1.Orders/ListOrders", 0.100),
+    "notifications": ("notifications.v1.Notifications",
+                      "/notifications.v1.Notifications/CountUnread", 0.150),
+})
+
+
+def dashboard_config(addresses: Mapping[str, str]) -> dict[str, object]:
+    """The gateway in front of the parts' backends (backend -> address): the API key signs
+    in as USER_ID, whom the overview is about; the overview aggregate of the three parts."""
+    from gateway.demo import OVERVIEW, overview_aggregate  # the gateway, only when asked
+
+    aggregate = overview_aggregate()
+    del aggregate["parts"]["order_users"]  # the three parts, no dependent fourth
+    return {
+        **LISTEN,
+        "descriptors": {"descriptor_set": str(DESCRIPTORS)},
+        "backends": {name: {"services": [service], "addresses": [addresses[name]]}
+                     for name, (service, _, _) in DASHBOARD_PARTS.items()},
+        "auth": _api_key(USER_ID),
+        "aggregates": {OVERVIEW: aggregate},
+        "log_level": "warning",
+    }
+
+
+def _dashboard_backends(launch: Launch) -> list[str]:
+    """The three backends in one process, each part's method delayed."""
+    return [launch.python, "-m", "services", "--host", LOOPBACK,
+            *(arg for name in DASHBOARD_PARTS for arg in (f"--{name}-port", "0")),
+            *(arg for _, method, delay_s in DASHBOARD_PARTS.values()
+              for arg in ("--delay", f"{method}={delay_s:g}"))]
+
+
+DASHBOARD_BACKENDS = Proc("backend", _dashboard_backends, {
+    name: rf"{name} listening on \S*?:(\d+)" for name in DASHBOARD_PARTS})
+def _dashboard_gateway(launch: Launch) -> Mapping[str, object]:
+    return dashboard_config({name: f"{LOOPBACK}:{launch.ports[f'backend.{name}']}"
+                             for name in DASHBOARD_PARTS})
+
+
+GATEWAY_DASHBOARD = Proc("gateway", _serve_config("-dashboard", _dashboard_gateway, 1),
+                         GATEWAY_PORTS)
+API_KEY_HEADER = (("x-api-key", BENCH_API_KEY),)
 
 
 def _facade_scenario(renderer: str, what: str) -> Scenario:
@@ -143,7 +223,7 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType({s.name: s for s in (
              (BACKEND, GATEWAY_QUIET), "gateway", Load("wrk", "gateway.rest", REST_PATH)),
     Scenario("rest-gateway-policies", "as rest-gateway, API-key auth + a rate limit (wrk)",
              (BACKEND, GATEWAY_POLICIES), "gateway",
-             Load("wrk", "gateway.rest", REST_PATH, headers=(("x-api-key", BENCH_API_KEY),))),
+             Load("wrk", "gateway.rest", REST_PATH, headers=API_KEY_HEADER)),
     Scenario("grpc-gateway", "gRPC GetUser through the gateway's gRPC edge (h2load)",
              (BACKEND, GATEWAY), "gateway", Load("h2load", "gateway.grpc", GRPC_METHOD)),
     Scenario("grpc-byteproxy", "naive grpc.aio byte proxy: generic handler, one channel (h2load)",
@@ -152,6 +232,16 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType({s.name: s for s in (
     Scenario("rest-grpc-gateway-go", "grpc-gateway v2 (Go) on the same protos (wrk)",
              (BACKEND, Proc("peer", grpc_gateway.argv, REST_PORT)), "peer",
              Load("wrk", "peer.rest", REST_PATH), grpc_gateway.unavailable),
+    Scenario("rest-gateway-w2", "as rest-gateway, `serve --workers 2` (supervisor + 2 workers)",
+             (BACKEND, GATEWAY_W2), "gateway", Load("wrk", "gateway.rest", REST_PATH)),
+    Scenario("rest-aggregate", "REST dashboard overview: 3 parts delayed 50/100/150 ms (wrk)",
+             (DASHBOARD_BACKENDS, GATEWAY_DASHBOARD), "gateway",
+             Load("wrk", "gateway.rest", DASHBOARD_PATH, headers=API_KEY_HEADER),
+             expected=expected_overview),
+    Scenario("rest-aggregate-slowest", "REST CountUnread alone, the 150 ms part (wrk)",
+             (DASHBOARD_BACKENDS, GATEWAY_DASHBOARD), "gateway",
+             Load("wrk", "gateway.rest", UNREAD_PATH, headers=API_KEY_HEADER),
+             expected=expected_unread),
 )})
 
 # (numerator, denominator): same-run ratios reported when both scenarios ran.
@@ -167,4 +257,6 @@ RATIOS: tuple[tuple[str, str], ...] = (
     ("rest-gateway", "rest-bare"),
     ("rest-gateway-quiet", "rest-facade-json"),
     ("rest-gateway-policies", "rest-facade-json"),
+    ("rest-aggregate", "rest-aggregate-slowest"),  # target: p50 <= 1.15
+    ("rest-gateway-w2", "rest-gateway"),  # target: CPU per request ~1.0
 )
