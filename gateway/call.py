@@ -55,6 +55,16 @@ class Call:
     request_id: str = ""
     edge: str = ""  # "rest" | "grpc": the listener that took the call (labels and logs only)
 
+    def evolve(self, *, metadata: Metadata | None = None, deadline: float | None = None,
+               principal: Principal | None = None, request_id: str | None = None) -> Call:
+        """A copy with the fields policies change (None: unchanged). dataclasses.replace costs
+        three times as much, and every request makes a few of these."""
+        return Call(self.method, self.payload, self.kind,
+                    self.metadata if metadata is None else metadata, self.peer,
+                    self.deadline if deadline is None else deadline, self.idempotent,
+                    self.principal if principal is None else principal,
+                    self.request_id if request_id is None else request_id, self.edge)
+
 
 @dataclass(frozen=True, slots=True)
 class Reply:

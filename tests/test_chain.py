@@ -3,11 +3,12 @@ a refusing step stops the call before the terminal, and both forms of a policy a
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
+from typing import Any
 
 import pytest
 
-from gateway.call import Call, Handler, Reply, chain
+from gateway.call import Call, Handler, Kind, Principal, Reply, chain
 from gateway.errors import PermissionDenied
 
 
@@ -62,3 +63,16 @@ async def test_a_refusing_step_stops_the_call_before_the_terminal() -> None:
 
 async def test_empty_chain_is_the_terminal() -> None:
     assert chain([], echo_seen) is echo_seen
+
+
+def test_evolve_is_replace_for_what_it_changes_and_keeps_every_other_field() -> None:
+    call = Call("/p.S/M", b"x", Kind.SERVER_STREAM, (("k", "v"),), "10.0.0.1", 5.0, True,
+                Principal("alice", ("admin",)), "r-1", "grpc")
+    assert {f.name for f in fields(Call)} == {  # a new field must be added to evolve too
+        "method", "payload", "kind", "metadata", "peer", "deadline", "idempotent",
+        "principal", "request_id", "edge"}
+    assert call.evolve() == call
+    changes: dict[str, Any] = {"metadata": (("a", "b"),), "deadline": 9.0,
+                               "principal": Principal("bob"), "request_id": "r-2"}
+    for name, value in changes.items():
+        assert call.evolve(**{name: value}) == replace(call, **{name: value})

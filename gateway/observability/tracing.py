@@ -126,7 +126,7 @@ class TraceBackendCalls:
         carrier: dict[str, str] = {}
         _W3C.inject(carrier)  # the current span: this backend call's
         metadata = tuple((k, v) for k, v in call.metadata if k not in TRACE_KEYS)
-        return await self._upstream(replace(call, metadata=(*metadata, *carrier.items())))
+        return await self._upstream(call.evolve(metadata=(*metadata, *carrier.items())))
 
 
 async def _traced(span: Span, call: Call, call_next: Callable[[Call], Any], *,

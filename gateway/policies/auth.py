@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import replace
 
 from gateway.auth.apikeys import ApiKeyVerifier
 from gateway.auth.common import rejected, required
@@ -57,7 +56,7 @@ class Authenticate:
             principal = self._api_keys.verify(api_key[0])
         else:
             raise rejected("invalid API key")
-        return await call_next(replace(self._without_credentials(call), principal=principal))
+        return await call_next(self._without_credentials(call).evolve(principal=principal))
 
     def _without_credentials(self, call: Call) -> Call:
         if self._forward:
@@ -69,7 +68,7 @@ class Authenticate:
         else:
             return call  # nothing to drop
         metadata = tuple((k, v) for k, v in call.metadata if k not in credentials)
-        return replace(call, metadata=metadata)
+        return call.evolve(metadata=metadata)
 
 
 def _bearer_token(value: str | bytes) -> str:

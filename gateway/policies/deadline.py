@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 
 from gateway.call import Call, Handler, Reply
 from gateway.errors import DeadlineExceeded, InvalidArgument
@@ -53,7 +52,7 @@ class Deadline:
         deadline = configured if call.deadline is None else min(call.deadline, configured)
         if deadline <= now:
             raise DeadlineExceeded(f"deadline exceeded before calling {call.method}")
-        return replace(call, deadline=deadline)
+        return call.evolve(deadline=deadline)
 
     async def __call__(self, call: Call, call_next: Handler) -> Reply:
         return await call_next(self.step(call))

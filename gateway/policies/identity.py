@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 
 from gateway.call import Call, Handler, Metadata, Principal, Reply
 from gateway.policies.request_id import HEADER as REQUEST_ID
@@ -61,7 +60,7 @@ class StripGatewayOwned:
     def step(self, call: Call) -> Call:
         if not any(self.owned(key) for key, _ in call.metadata):
             return call
-        return replace(call, metadata=tuple((k, v) for k, v in call.metadata if not self.owned(k)))
+        return call.evolve(metadata=tuple((k, v) for k, v in call.metadata if not self.owned(k)))
 
     async def __call__(self, call: Call, call_next: Handler) -> Reply:
         return await call_next(self.step(call))
@@ -125,7 +124,7 @@ class InjectIdentity:
             if self._secret is not None:
                 signature = sign_identity(fields, call.request_id, self._secret)
                 metadata = (*metadata, (SIGNATURE, signature))
-        return replace(call, metadata=metadata)
+        return call.evolve(metadata=metadata)
 
     async def __call__(self, call: Call, call_next: Handler) -> Reply:
         return await call_next(self.step(call))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
-from dataclasses import replace
 
 from gateway.call import Call, Handler, Metadata, Reply
 
@@ -35,7 +34,7 @@ class PropagateRequestId:
     def step(self, call: Call) -> Call:
         request_id = call.request_id or request_id_from(call.metadata)
         metadata = tuple((k, v) for k, v in call.metadata if k != HEADER)
-        return replace(call, request_id=request_id, metadata=(*metadata, (HEADER, request_id)))
+        return call.evolve(request_id=request_id, metadata=(*metadata, (HEADER, request_id)))
 
     async def __call__(self, call: Call, call_next: Handler) -> Reply:
         return await call_next(self.step(call))
