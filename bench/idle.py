@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import grpc
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from bench.check import GRPC_METHOD, REST_PATH, TIMEOUT_S, expected_user, request_message
 from bench.memory import (
@@ -29,12 +29,13 @@ from bench.memory import (
     linear_slope,
     mib,
     raise_nofile,
-    rss_bytes,
+    reset_peak_rss_tree,
     start,
+    tree_rss_bytes,
     under_test,
     write_results,
 )
-from bench.procs import LOOPBACK, BenchError, Fleet, peak_rss_bytes, reset_peak_rss
+from bench.procs import LOOPBACK, BenchError, Fleet, tree_peak_rss_bytes
 from bench.scenarios import SCENARIOS, Scenario
 from users.v1 import users_pb2
 
@@ -114,12 +115,14 @@ def parse_head(head: bytes) -> tuple[int, int]:
 class RestClient:
     """Raw sockets: a fixed GET request, the response read by Content-Length and checked."""
 
-    def __init__(self, port: int, headers: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, port: int, path: str, headers: Sequence[tuple[str, str]],
+                 expected: Message) -> None:
         self.address = (LOOPBACK, port)
+        self.path = path
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers)
-        self.request = (f"GET {REST_PATH} HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\n{extra}"
+        self.request = (f"GET {path} HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\n{extra}"
                         "Accept: application/json\r\n\r\n").encode()
-        self.expected = json_format.MessageToDict(expected_user())
+        self.expected = json_format.MessageToDict(expected)
 
     def connect(self) -> socket.socket:
         sock = socket.create_connection(self.address, timeout=TIMEOUT_S)
@@ -140,26 +143,26 @@ class RestClient:
         while len(body) < length:
             body += self._recv(sock)
         if len(body) != length:
-            raise BenchError(f"GET {REST_PATH}: {len(body) - length} bytes beyond the body")
+            raise BenchError(f"GET {self.path}: {len(body) - length} bytes beyond the body")
         if status != 200:
-            raise BenchError(f"GET {REST_PATH}: HTTP {status}: {body[:300]!r}")
+            raise BenchError(f"GET {self.path}: HTTP {status}: {body[:300]!r}")
         try:
             got = json.loads(body)
         except ValueError:
             got = None
         if got != self.expected:
-            raise BenchError(f"GET {REST_PATH}: body differs from the User: {body[:300]!r}")
+            raise BenchError(f"GET {self.path}: body differs from the expected reply: "
+                             f"{body[:300]!r}")
 
     def warm_up(self, requests: int) -> None:
         with self.connect() as sock:
             for _ in range(requests - 1):
                 self.exchange(sock)
 
-    @staticmethod
-    def _recv(sock: socket.socket) -> bytes:
+    def _recv(self, sock: socket.socket) -> bytes:
         data = sock.recv(65536)
         if not data:
-            raise BenchError(f"GET {REST_PATH}: the server closed the connection")
+            raise BenchError(f"GET {self.path}: the server closed the connection")
         return data
 
 
@@ -202,12 +205,13 @@ class GrpcClient:
                 self.exchange(channel)
 
 
-def measure(edge: str, pid: int, port: int, connections: int, idle_s: float,
+def measure(edge: str, pids: Sequence[int], port: int, connections: int, idle_s: float,
             connect: Callable[[], Closeable]) -> EdgeResult:
-    """Baseline RSS, then open `connections` (each used once by `connect`), hold them idle
-    for idle_s and read RSS and VmHWM; the server must still hold every one of them."""
-    baseline = rss_bytes(pid)
-    reset_peak_rss(pid)
+    """Baseline RSS of the processes `pids`, then open `connections` (each used once by
+    `connect`), hold them idle for idle_s and read RSS and VmHWM; the server must still hold
+    every one of them."""
+    baseline = tree_rss_bytes(pids)
+    reset_peak_rss_tree(pids)
     checkpoints = [(0, baseline)]
     step = max(1, connections // CHECKPOINTS)
     held: list[Closeable] = []
@@ -215,10 +219,10 @@ def measure(edge: str, pid: int, port: int, connections: int, idle_s: float,
         for opened in range(1, connections + 1):
             held.append(connect())
             if opened % step == 0 or opened == connections:
-                checkpoints.append((opened, rss_bytes(pid)))
+                checkpoints.append((opened, tree_rss_bytes(pids)))
         _require_open(edge, port, connections, "after opening")
         time.sleep(idle_s)  # the measured state: connections idle for idle_s
-        idle_rss, peak = rss_bytes(pid), peak_rss_bytes(pid)
+        idle_rss, peak = tree_rss_bytes(pids), tree_peak_rss_bytes(pids)
         _require_open(edge, port, connections, f"after {idle_s:g} s idle")
     finally:
         for connection in held:
@@ -239,11 +243,17 @@ def run_edge(scenario: Scenario, edge: str, connections: int, idle_s: float,
     with Fleet() as fleet:
         ports = start(fleet, scenario, layout, f"idle-{edge}")
         port = ports[f"{scenario.under_test}.{edge}"]
-        pid = under_test(fleet, scenario).pid
-        client = (RestClient(port, scenario.load.headers) if edge == "rest"
-                  else GrpcClient(port, scenario.load.headers))
+        pids = under_test(fleet, scenario).tree()
+        load = scenario.load
+        client: RestClient | GrpcClient
+        if edge == "grpc":
+            client = GrpcClient(port, load.headers)
+        elif load.tool == "wrk":  # the scenario's REST request
+            client = RestClient(port, load.path, load.headers, scenario.expected())
+        else:
+            client = RestClient(port, REST_PATH, load.headers, expected_user())
         client.warm_up(WARMUP_REQUESTS)
-        result = measure(edge, pid, port, connections, idle_s, client.connect)
+        result = measure(edge, pids, port, connections, idle_s, client.connect)
         alive(fleet)
     return result
 

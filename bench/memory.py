@@ -23,8 +23,9 @@ from bench.procs import (
     Running,
     cpu_seconds,
     cpu_times,
-    peak_rss_bytes,
     reset_peak_rss,
+    tree_cpu_seconds,
+    tree_peak_rss_bytes,
 )
 from bench.report import LOADGEN, MIB, RUNNER, Measurement, Row
 from bench.run import ROOT, cpu_for, environment
@@ -82,18 +83,19 @@ def start(fleet: Fleet, scenario: Scenario, layout: str, label: str) -> dict[str
     for proc in scenario.procs:
         running = fleet.start(proc.role, proc.argv(Launch(sys.executable, OUT, ports)),
                               proc.announce, logs / f"{label}.{proc.role}.log",
-                              cpu_for(layout, proc.role, scenario.under_test))
+                              cpu_for(layout, proc.role, scenario.under_test), proc.instances)
         ports.update({f"{proc.role}.{name}": port for name, port in running.ports.items()})
     return ports
 
 
 def measured(fleet: Fleet, scenario: Scenario, layout: str,
              load: Callable[[], LoadResult]) -> Measurement:
-    """Run `load` and account for it as bench.run does: CPU of every process of the fleet,
-    of the load generator and of the runner, host CPU (for `foreign`), peak RSS."""
-    for running in fleet.running:
-        reset_peak_rss(running.pid)
-    before = {r.role: cpu_seconds(r.pid) for r in fleet.running}
+    """Run `load` and account for it as bench.run does: CPU of every process tree of the
+    fleet, of the load generator and of the runner, host CPU (for `foreign`), peak RSS."""
+    trees = {r.role: r.tree() for r in fleet.running}
+    for pids in trees.values():
+        reset_peak_rss_tree(pids)
+    before = {role: tree_cpu_seconds(pids) for role, pids in trees.items()}
     runner_before = cpu_seconds(os.getpid())
     host_before = cpu_times()
     started = time.monotonic()
@@ -101,17 +103,22 @@ def measured(fleet: Fleet, scenario: Scenario, layout: str,
     wall = time.monotonic() - started
     host_after = cpu_times()
     alive(fleet)
-    cpu_s = {r.role: cpu_seconds(r.pid) - before[r.role] for r in fleet.running}
+    for running in fleet.running:
+        if running.tree() != trees[running.role]:  # its CPU time would be wrong
+            raise BenchError(f"the processes of {running.role} changed during the run; "
+                             f"see {running.log}")
+    cpu_s = {role: tree_cpu_seconds(pids) - before[role] for role, pids in trees.items()}
     cpu_s[RUNNER] = cpu_seconds(os.getpid()) - runner_before
     return Measurement(
         scenario=scenario.name, concurrency=result.concurrency, repetition=0,
         under_test=scenario.under_test, load=result, wall_s=wall,
         cpu_s={**cpu_s, LOADGEN: result.loadgen_cpu_s},
-        peak_rss={r.role: peak_rss_bytes(r.pid) for r in fleet.running},
+        peak_rss={role: tree_peak_rss_bytes(pids) for role, pids in trees.items()},
         cpu_of={**{r.role: r.cpu for r in fleet.running},
                 **{role: cpu_for(layout, role, scenario.under_test) for role in (LOADGEN, RUNNER)}},
         host={cpu: (busy - host_before[cpu][0], steal - host_before[cpu][1])
               for cpu, (busy, steal) in host_after.items()},
+        processes={role: len(pids) for role, pids in trees.items()},
     )
 
 
@@ -141,8 +148,15 @@ def status_bytes(pid: int, field: str) -> int:
     raise BenchError(f"/proc/{pid}/status has no {field}")
 
 
-def rss_bytes(pid: int) -> int:
-    return status_bytes(pid, "VmRSS")
+def tree_rss_bytes(pids: Sequence[int]) -> int:
+    """VmRSS summed over the processes (serve --workers N: an upper bound, shared pages
+    count once per process); the tree of a single process is that process."""
+    return sum(status_bytes(pid, "VmRSS") for pid in pids)
+
+
+def reset_peak_rss_tree(pids: Sequence[int]) -> None:
+    for pid in pids:
+        reset_peak_rss(pid)
 
 
 def raise_nofile(needed: int) -> None:

@@ -24,13 +24,13 @@ from bench.memory import (
     linear_slope,
     measured,
     mib,
-    rss_bytes,
     start,
+    tree_rss_bytes,
     under_test,
     warnings,
     write_results,
 )
-from bench.procs import LOOPBACK, BenchError, Fleet, cpu_seconds
+from bench.procs import LOOPBACK, BenchError, Fleet, tree_cpu_seconds
 from bench.report import LOADGEN, Measurement
 from bench.run import cpu_for
 from bench.scenarios import SCENARIOS, Scenario
@@ -119,11 +119,11 @@ def paced_argv(target: Target, clients: int, rate: float, duration_s: float,
 
 
 class Sampler:
-    """Reads the RSS and CPU of `pid` every interval_s on a thread, from entry to exit (one
-    sample at each end); plain periodic /proc reads."""
+    """Reads the RSS and CPU of the processes `pids` (summed) every interval_s on a thread,
+    from entry to exit (one sample at each end); plain periodic /proc reads."""
 
-    def __init__(self, pid: int, interval_s: float) -> None:
-        self.pid = pid
+    def __init__(self, pids: Sequence[int], interval_s: float) -> None:
+        self.pids = tuple(pids)
         self.interval_s = interval_s
         self.samples: list[Sample] = []
         self.failure: str | None = None
@@ -149,16 +149,16 @@ class Sampler:
         while not self._stop.wait(self.interval_s):
             try:
                 sample = self._sample()
-            except OSError as exc:  # the process is gone
-                self.failure = f"cannot read /proc/{self.pid}: {exc}"
+            except (OSError, BenchError) as exc:  # a process is gone
+                self.failure = f"cannot read /proc of {self.pids}: {exc}"
                 return
             if sample.t_s - printed >= PRINT_EVERY_S:
                 printed = sample.t_s
                 print(f"  t={sample.t_s:4.0f} s: RSS {mib(sample.rss):.1f} MiB", flush=True)
 
     def _sample(self) -> Sample:
-        sample = Sample(time.monotonic() - self._start, rss_bytes(self.pid),
-                        cpu_seconds(self.pid))
+        sample = Sample(time.monotonic() - self._start, tree_rss_bytes(self.pids),
+                        tree_cpu_seconds(self.pids))
         self.samples.append(sample)
         return sample
 
@@ -182,7 +182,7 @@ def soak(scenario: Scenario, duration_s: float, fraction: float, interval_s: flo
         address = f"{LOOPBACK}:{ports[load.port]}"
         if load.tool == "wrk":
             target = Target("wrk", f"http://{address}{load.path}", headers=load.headers)
-            check_rest(target.url, dict(load.headers))
+            check_rest(target.url, dict(load.headers), scenario.expected())
         else:
             frame = OUT / "getuser.grpc-frame"
             frame.write_bytes(grpc_frame(request_message()))
@@ -211,7 +211,7 @@ def soak(scenario: Scenario, duration_s: float, fraction: float, interval_s: flo
             finally:
                 requests_log.unlink()  # one line per request: tens of MB after 10 minutes
 
-        with Sampler(under_test(fleet, scenario).pid, interval_s) as sampler:
+        with Sampler(under_test(fleet, scenario).tree(), interval_s) as sampler:
             paced_run = measured(fleet, scenario, layout, paced)
         if sampler.failure:
             raise BenchError(sampler.failure)
