@@ -43,13 +43,13 @@ class RunningGateway:
     worker: int | None = None
     admin_digest: bytes | None = None
     rest: RestEdge | None = None
-    rest_runner: web.AppRunner | None = None
+    rest_runner: web.BaseRunner | None = None
     rest_port: int | None = None
     rpc: RpcEdge | None = None
     grpc_server: grpc.aio.Server | None = None
     grpc_port: int | None = None
     health: health.aio.HealthServicer | None = None
-    ops_runner: web.AppRunner | None = None
+    ops_runner: web.BaseRunner | None = None
     ops_port: int | None = None
     generation: int = 1
     last_reload: ReloadResult | None = None
@@ -162,9 +162,9 @@ async def start(config: GatewayConfig, *, instances: int = 1,
         await runtime.start()
         if config.listen.rest is not None:
             running.rest = _rest_edge(runtime)
-            app = running.rest.application(config.cors, runtime.compiled.openapi, running.ready)
+            server = running.rest.server(running.ready)
             running.rest_runner, running.rest_port = await _serve_http(
-                app, config.listen.rest, shared)
+                web.ServerRunner(server), config.listen.rest, shared)
         if config.listen.grpc is not None:
             running.rpc = _rpc_edge(runtime)
             running.grpc_server, running.grpc_port, running.health = await _start_grpc(
@@ -174,7 +174,8 @@ async def start(config: GatewayConfig, *, instances: int = 1,
             ops = ops_application(metrics.registry if metrics is not None else None)
             add_health_routes(ops, running.ready)  # watch a drain here: it stays up to the end
             add_admin_routes(ops, running)
-            running.ops_runner, running.ops_port = await _serve_http(ops, config.listen.ops)
+            running.ops_runner, running.ops_port = await _serve_http(
+                web.AppRunner(ops, handler_cancellation=True, access_log=None), config.listen.ops)
     except BaseException:
         await running.stop(0)
         raise
@@ -184,7 +185,8 @@ async def start(config: GatewayConfig, *, instances: int = 1,
 def _rest_edge(runtime: Runtime) -> RestEdge:
     compiled, config = runtime.compiled, runtime.compiled.config
     return RestEdge(compiled.schema, compiled.table, compiled.endpoints, runtime.pipeline,
-                    config.transcoding, (config.auth.api_key_header,), runtime.trusted_proxies)
+                    config.transcoding, config.cors, compiled.openapi,
+                    (config.auth.api_key_header,), runtime.trusted_proxies)
 
 
 def _rpc_edge(runtime: Runtime) -> RpcEdge:
@@ -195,9 +197,8 @@ def _admin_digest(admin: AdminApi | None) -> bytes | None:
     return None if admin is None else admin_token_digest(admin)
 
 
-async def _serve_http(app: web.Application, listener: Listener,
-                      reuse_port: bool = False) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+async def _serve_http(runner: web.BaseRunner, listener: Listener,
+                      reuse_port: bool = False) -> tuple[web.BaseRunner, int]:
     await runner.setup()
     try:
         ssl_context = rest_ssl_context(listener.tls) if listener.tls is not None else None
@@ -210,7 +211,7 @@ async def _serve_http(app: web.Application, listener: Listener,
         raise
 
 
-async def _stop_http(runner: web.AppRunner | None, grace_s: float) -> None:
+async def _stop_http(runner: web.BaseRunner | None, grace_s: float) -> None:
     """Stop listening, close idle connections, give requests under way grace_s, then cancel."""
     if runner is not None:
         runner._shutdown_timeout = grace_s  # set only in the constructor; read only in cleanup()

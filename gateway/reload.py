@@ -21,9 +21,6 @@ RESTART_ONLY: tuple[tuple[str, Callable[[GatewayConfig], object]], ...] = (
     ("listen.rest", lambda c: c.listen.rest),
     ("listen.grpc", lambda c: c.listen.grpc),
     ("listen.ops", lambda c: c.listen.ops),
-    ("cors", lambda c: c.cors),  # aiohttp-cors is set up on the REST app
-    ("transcoding.max_body_bytes", lambda c: c.transcoding.max_body_bytes),  # aiohttp's cap
-    ("transcoding.openapi", lambda c: c.transcoding.openapi),  # /openapi.json, /docs mounted
     ("observability.metrics", lambda c: c.observability.metrics),  # /metrics mounted
 )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -33,18 +35,20 @@ _PAGE = """<!DOCTYPE html>
 """
 
 
-def add_docs_routes(app: web.Application, document: Mapping[str, Any]) -> None:
-    """Serve the OpenAPI document (rendered once) and the page that shows it."""
+Page = Callable[[], web.StreamResponse]  # a fixed GET path's answer
+
+
+def docs_pages(document: Mapping[str, Any]) -> dict[str, Page]:
+    """/openapi.json (rendered once), /docs, and the Swagger UI files it loads."""
     body = orjson.dumps(document, option=orjson.OPT_INDENT_2)
     title = str(document.get("info", {}).get("title", "API")).replace("<", "&lt;")
     page = _PAGE.format(title=title).encode()
-
-    async def openapi(_: web.Request) -> web.Response:
-        return web.Response(body=body, content_type="application/json")
-
-    async def docs(_: web.Request) -> web.Response:
-        return web.Response(body=page, content_type="text/html")
-
-    app.router.add_get("/openapi.json", openapi)
-    app.router.add_get("/docs", docs)
-    app.router.add_static("/docs/static", str(swagger_ui_path))
+    pages: dict[str, Page] = {
+        "/openapi.json": lambda: web.Response(body=body, content_type="application/json"),
+        "/docs": lambda: web.Response(body=page, content_type="text/html"),
+    }
+    # Only the files the bundle has, listed once: no path from a request reaches the disk.
+    for asset in Path(swagger_ui_path).iterdir():
+        if asset.is_file():
+            pages[f"/docs/static/{asset.name}"] = functools.partial(web.FileResponse, asset)
+    return pages

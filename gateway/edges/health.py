@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from aiohttp import web
 
 
 def add_health_routes(app: web.Application, ready: Callable[[], bool]) -> None:
-    async def healthz(_: web.Request) -> web.Response:
+    pages = health_pages(ready)
+    for path, page in pages.items():
+        app.router.add_get(path, functools.partial(_answer, page))
+
+
+def health_pages(ready: Callable[[], bool]) -> dict[str, Callable[[], web.Response]]:
+    def healthz() -> web.Response:
         return web.json_response({"status": "alive"})
 
-    async def readyz(_: web.Request) -> web.Response:
+    def readyz() -> web.Response:
         if ready():
             return web.json_response({"status": "ready"})
         return web.json_response({"status": "not ready"}, status=503)
 
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    return {"/healthz": healthz, "/readyz": readyz}
+
+
+async def _answer(page: Callable[[], web.Response], _: web.Request) -> web.Response:
+    return page()

@@ -1,7 +1,8 @@
-"""RestEdge: the aiohttp app. Match, transcode, run the pipeline, render; errors rendered here only.
+"""RestEdge: the HTTP listener. Match, transcode, run the pipeline, render; errors rendered here.
 
-Routing is the gateway's own (gateway.transcode.routes) on one catch-all aiohttp resource, so
-aiohttp's router does no per-route work; CORS comes from aiohttp-cors on that resource.
+It runs on aiohttp's low-level server: routing is the gateway's own (gateway.transcode.routes),
+the few fixed pages (health, docs) are a dict, CORS is edges/cors.py. An Application with its
+router and middleware cost a quarter of aiohttp's per-request CPU (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -11,16 +12,15 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp_cors
 import orjson
 from aiohttp import web
-from aiohttp.typedefs import Handler as AioHandler
 
 from gateway.call import Call, Handler, Kind, Reply
 from gateway.config import Cors, Transcoding
-from gateway.edges.docs import add_docs_routes
+from gateway.edges.cors import CorsPolicy, is_preflight
+from gateway.edges.docs import Page, docs_pages
 from gateway.edges.headers import headers_from_metadata, metadata_from_headers
-from gateway.edges.health import add_health_routes
+from gateway.edges.health import health_pages
 from gateway.errors import (
     GatewayError,
     HttpError,
@@ -44,6 +44,7 @@ JSON = "application/json"
 NDJSON = "application/x-ndjson"
 SSE = "text/event-stream"
 STANDARD_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+PAGE_METHODS = ("GET", "HEAD")
 TRACE_CONTEXT = ("traceparent", "tracestate")  # W3C: always sent on; tracing continues it
 
 
@@ -69,46 +70,54 @@ class RestTables:
     forward: frozenset[str]  # request headers that enter the pipeline as metadata
     max_body: int
     trusted_proxies: tuple[Network, ...]
+    pages: Mapping[str, Page]  # fixed GET paths (/openapi.json, /docs) -> their answer
+    cors: CorsPolicy | None  # None: CORS off
 
 
 class RestEdge:
     def __init__(self, schema: Schema, table: RouteTable, endpoints: Mapping[Route, Endpoint],
-                 pipeline: Handler, transcoding: Transcoding,
+                 pipeline: Handler, transcoding: Transcoding, cors: Cors | None = None,
+                 openapi: Mapping[str, Any] | None = None,
                  credential_headers: tuple[str, ...] = (),
                  trusted_proxies: tuple[Network, ...] = ()) -> None:
         # Credentials always enter the pipeline; authentication decides whether they go on.
         forward = frozenset((*transcoding.forward_headers, "authorization", *TRACE_CONTEXT,
                              *credential_headers))
-        self.tables = RestTables(schema, table, endpoints, pipeline, forward,
-                                 transcoding.max_body_bytes, trusted_proxies)
+        methods = sorted({*STANDARD_METHODS, *(r.http_method for r in table.routes)})
+        self.tables = RestTables(
+            schema, table, endpoints, pipeline, forward, transcoding.max_body_bytes,
+            trusted_proxies, docs_pages(openapi) if openapi is not None else {},
+            CorsPolicy(cors, methods) if cors is not None and cors.allow_origins else None,
+        )
+        self._health: Mapping[str, Page] = {}
 
-    def application(self, cors: Cors, openapi: Mapping[str, Any] | None = None,
-                    ready: Callable[[], bool] = lambda: True) -> web.Application:
-        app = web.Application(client_max_size=self.tables.max_body,
-                              middlewares=[self._render_http_errors])
-        # Fixed routes first: aiohttp tries resources in order, the API catch-all last.
-        add_health_routes(app, ready)
-        if openapi is not None:
-            add_docs_routes(app, openapi)
-        methods = sorted({*STANDARD_METHODS, *(r.http_method for r in self.tables.table.routes)})
-        api = app.router.add_resource("/{path:.*}", name="api")
-        routes = [api.add_route(method, self.handle) for method in methods]
-        # Any other method reaches handle() too, to get a JSON 405 rather than aiohttp's text one.
-        app.router.add_resource("/{path:.*}", name="api-other").add_route("*", self.handle)
-        if cors.allow_origins:
-            options = aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
-                allow_credentials=cors.allow_credentials,
-                expose_headers=cors.expose_headers,
-                allow_headers=cors.allow_headers,
-                allow_methods=methods,
-                max_age=cors.max_age_s,
-            )
-            setup = aiohttp_cors.setup(app, defaults={o: options for o in cors.allow_origins})
-            for route in routes:
-                setup.add(route)
-        return app
+    def server(self, ready: Callable[[], bool] = lambda: True) -> web.Server:
+        """The aiohttp low-level server answering every request with dispatch()."""
+        self._health = health_pages(ready)
+        return web.Server(self.dispatch, handler_cancellation=True, access_log=None)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Fixed pages, CORS preflights, else the API; CORS headers on every allowed reply."""
+        tables = self.tables
+        cors = tables.cors
+        try:
+            page = (self._health.get(request.path) or tables.pages.get(request.path)
+                    if request.method in PAGE_METHODS else None)
+            if page is not None:
+                response = page()
+            elif cors is not None and is_preflight(request.method, request.headers):
+                return web.Response(status=200, headers=cors.preflight(request.headers))
+            else:
+                response = await self.handle(request)
+        except HttpError as exc:  # a refused preflight: no CORS headers, the JSON body
+            return self.error_response(exc, request_id_from(()))
+        if cors is not None:
+            origin = request.headers.get("Origin")
+            if origin is not None:
+                response.headers.extend(cors.reply_headers(origin))
+        return response
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.monotonic()
         tables = self.tables
         request_id = ""
@@ -145,16 +154,18 @@ class RestEdge:
         except GatewayError as exc:
             return self.error_response(exc, request_id or request_id_from(()), started)
 
-    async def _read_body(self, request: web.Request, max_body: int) -> bytes:
+    async def _read_body(self, request: web.BaseRequest, max_body: int) -> bytes:
         if request.content_length is not None and request.content_length > max_body:
             raise PayloadTooLarge(
                 f"request body of {request.content_length} bytes exceeds the "
                 f"{max_body}-byte limit"
             )
-        try:
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise PayloadTooLarge(f"request body exceeds the {max_body}-byte limit") from None
+        body = bytearray()
+        async for chunk in request.content.iter_any():  # chunked bodies: counted as they come
+            body += chunk
+            if len(body) > max_body:
+                raise PayloadTooLarge(f"request body exceeds the {max_body}-byte limit")
+        return bytes(body)
 
     def _unary(self, endpoint: Endpoint, reply: Reply, request_id: str,
                started: float) -> web.Response:
@@ -166,7 +177,7 @@ class RestEdge:
         headers.append(("Content-Type", content_type))
         return web.Response(status=endpoint.success_status, body=body, headers=headers)
 
-    async def _stream(self, request: web.Request, endpoint: Endpoint, reply: Reply,
+    async def _stream(self, request: web.BaseRequest, endpoint: Endpoint, reply: Reply,
                       request_id: str, started: float) -> web.StreamResponse:
         """NDJSON (`{"result": ...}` per message, as grpc-gateway) or SSE on request."""
         assert not isinstance(reply.payload, bytes)
@@ -215,19 +226,8 @@ class RestEdge:
             content_type=JSON, headers=headers,
         )
 
-    @web.middleware
-    async def _render_http_errors(self, request: web.Request, handler: AioHandler
-                                  ) -> web.StreamResponse:
-        """aiohttp's own HTTP errors (CORS preflight refusals, size limits) in the JSON shape."""
-        try:
-            return await handler(request)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            return self.error_response(HttpError(exc.status, exc.text or exc.reason), "")
 
-
-def _client_deadline(request: web.Request, now: float) -> float | None:
+def _client_deadline(request: web.BaseRequest, now: float) -> float | None:
     grpc_timeout = request.headers.get("Grpc-Timeout")
     if grpc_timeout is not None:
         return now + parse_grpc_timeout(grpc_timeout)
