@@ -45,17 +45,27 @@ class RpcEdge(grpc.GenericRpcHandler):
     def __init__(self, methods: Mapping[str, MethodInfo], pipeline: Handler,
                  trusted_proxies: tuple[Network, ...] = ()) -> None:
         self.tables = RpcTables(methods, pipeline, trusted_proxies)
+        # grpc asks for a handler on every call: one per (method, shape), made on first use and
+        # kept across reloads. A call reads `tables` when it starts and holds them to its end
+        # (streams included), which is what keeps a replaced runtime open while it drains.
+        self._handlers: dict[tuple[str, Kind], grpc.RpcMethodHandler[Any, Any]] = {}
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
-        tables = self.tables
-        info = tables.methods.get(details.method)
+        method = details.method
+        info = self.tables.methods.get(method)
         if info is None:
             return None  # grpc answers UNIMPLEMENTED
-        method = details.method
-        if info.kind.streams_replies:
+        handler = self._handlers.get((method, info.kind))
+        if handler is None:
+            handler = self._handlers[method, info.kind] = self._handler(method, info.kind)
+        return handler
+
+    def _handler(self, method: str, kind: Kind) -> grpc.RpcMethodHandler[Any, Any]:
+        if kind.streams_replies:
             async def streaming(request: Any, context: grpc.aio.ServicerContext[Any, Any]
                                 ) -> AsyncIterator[bytes]:
-                reply = await self._run(tables, method, info, request, context)
+                tables = self.tables
+                reply = await self._run(tables, method, kind, request, context)
                 if reply is None:
                     return
                 assert not isinstance(reply.payload, bytes)
@@ -65,12 +75,12 @@ class RpcEdge(grpc.GenericRpcHandler):
                 except GatewayError as exc:
                     await _abort(context, exc, "")
 
-            factory = (grpc.stream_stream_rpc_method_handler if info.kind.streams_requests
+            factory = (grpc.stream_stream_rpc_method_handler if kind.streams_requests
                        else grpc.unary_stream_rpc_method_handler)
             return factory(streaming)
 
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
-            reply = await self._run(tables, method, info, request, context)
+            reply = await self._run(self.tables, method, kind, request, context)
             if reply is None:
                 return b""
             assert isinstance(reply.payload, bytes)
@@ -81,22 +91,28 @@ class RpcEdge(grpc.GenericRpcHandler):
                 context.set_trailing_metadata(trailers)
             return reply.payload
 
-        factory = (grpc.stream_unary_rpc_method_handler if info.kind.streams_requests
-                   else grpc.unary_unary_rpc_method_handler)
-        return factory(unary)
+        unary_factory = (grpc.stream_unary_rpc_method_handler if kind.streams_requests
+                         else grpc.unary_unary_rpc_method_handler)
+        return unary_factory(unary)
 
-    async def _run(self, tables: RpcTables, method: str, info: MethodInfo, request: Any,
+    async def _run(self, tables: RpcTables, method: str, kind: Kind, request: Any,
                    context: grpc.aio.ServicerContext[Any, Any]) -> Reply | None:
+        info = tables.methods.get(method)
+        if info is None or info.kind is not kind:  # a reload since grpc looked the method up
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {method}")
+            return None
         remaining = context.time_remaining()
         metadata = _without_grpc_keys(context.invocation_metadata())
         request_id = request_id_from(metadata)
-        forwarded = [v for k, v in metadata if k == "x-forwarded-for" and isinstance(v, str)]
+        trusted = tables.trusted_proxies  # X-Forwarded-For counts only behind trusted proxies
+        forwarded = [v for k, v in metadata if k == "x-forwarded-for" and isinstance(v, str)] \
+            if trusted else []
         call = Call(
             method=method,
             payload=request,
-            kind=info.kind,
+            kind=kind,
             metadata=metadata,
-            peer=client_ip(_peer_ip(context.peer()), forwarded, tables.trusted_proxies),
+            peer=client_ip(_peer_ip(context.peer()), forwarded, trusted),
             deadline=None if remaining is None else time.monotonic() + remaining,
             idempotent=info.idempotent,
             request_id=request_id,
@@ -107,8 +123,11 @@ class RpcEdge(grpc.GenericRpcHandler):
         except GatewayError as exc:
             await _abort(context, exc, request_id)
             return None
-        initial = [(k, v) for k, v in _without_grpc_keys(reply.metadata) if k != HEADER]
-        initial.append((HEADER, request_id))
+        if reply.metadata:
+            initial = [(k, v) for k, v in _without_grpc_keys(reply.metadata) if k != HEADER]
+            initial.append((HEADER, request_id))
+        else:
+            initial = [(HEADER, request_id)]
         if reply.backend:
             initial.append(("x-gateway-backend", reply.backend))
         await context.send_initial_metadata(initial)
