@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
+from bench.loadgen import Target
 from bench.procs import BenchError
 from dashboard.v1 import dashboard_pb2
 from notifications.v1 import notifications_pb2
@@ -20,6 +23,9 @@ from orders.v1 import orders_pb2
 from services.paging import newest_first
 from services.seed import seed
 from users.v1 import users_pb2
+
+if TYPE_CHECKING:
+    from bench.scenarios import Load  # which imports this module
 
 USER_ID = "u-1001"
 REST_PATH = f"/v1/users/{USER_ID}"
@@ -95,19 +101,35 @@ def check_grpc(address: str, frame: bytes) -> int:
     """Call GetUser at address with the payload of `frame`; grpc-status must be 0 and the
     reply the expected User. Returns the DATA bytes of one reply (5-byte prefix included)."""
     with grpc.insecure_channel(address) as channel:
-        # no serializers: bytes in, bytes out
-        get_user: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(GRPC_METHOD)
-        try:
-            reply = get_user(frame[5:], timeout=TIMEOUT_S)
-        except grpc.RpcError as exc:
-            detail = (f"{exc.code().name}: {exc.details()}" if isinstance(exc, grpc.Call)
-                      else str(exc))
-            raise BenchError(f"{GRPC_METHOD} at {address}: grpc-status {detail}") from None
+        return 5 + len(get_user(channel, frame[5:], address))
+
+
+def get_user(channel: grpc.Channel, payload: bytes, where: str,
+             metadata: tuple[tuple[str, str], ...] = ()) -> bytes:
+    """GetUser on `channel`, bytes in, bytes out; BenchError unless grpc-status is 0 and the
+    reply is the seed User."""
+    call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(GRPC_METHOD)
+    try:
+        reply = call(payload, timeout=TIMEOUT_S, metadata=metadata or None)
+    except grpc.RpcError as exc:
+        detail = (f"{exc.code().name}: {exc.details()}" if isinstance(exc, grpc.Call)
+                  else str(exc))
+        raise BenchError(f"{GRPC_METHOD} at {where}: grpc-status {detail}") from None
     try:
         user = users_pb2.User.FromString(reply)
     except DecodeError:
-        raise BenchError(f"{GRPC_METHOD} at {address}: reply is not a User") from None
+        raise BenchError(f"{GRPC_METHOD} at {where}: reply is not a User") from None
     if user != expected_user():
-        raise BenchError(f"{GRPC_METHOD} at {address}: reply differs from the seed User:\n"
-                         f"{user}")
-    return 5 + len(reply)
+        raise BenchError(f"{GRPC_METHOD} at {where}: reply differs from the seed User:\n{user}")
+    return reply
+
+
+def checked_target(load: Load, address: str, frame: Path, expected: Message) -> Target:
+    """The load generator's target for `load` at `address`, once one request passed its check
+    (REST: `expected` as JSON; gRPC: the seed User)."""
+    if load.tool == "wrk":
+        target = Target("wrk", f"http://{address}{load.path}", headers=load.headers)
+        check_rest(target.url, dict(load.headers), expected)
+        return target
+    return Target("h2load", f"http://{address}{load.path}", frame,
+                  check_grpc(address, frame.read_bytes()))

@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 import grpc
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 
-from bench.check import GRPC_METHOD, REST_PATH, TIMEOUT_S, expected_user, request_message
+from bench.check import REST_PATH, TIMEOUT_S, expected_user, get_user, request_message
 from bench.memory import (
     OUT,
     alive,
@@ -37,7 +37,6 @@ from bench.memory import (
 )
 from bench.procs import LOOPBACK, BenchError, Fleet, tree_peak_rss_bytes
 from bench.scenarios import SCENARIOS, Scenario
-from users.v1 import users_pb2
 
 TARGET_MIB = 150.0
 WARMUP_REQUESTS = 200  # on one connection, closed again, before the baseline is read
@@ -185,19 +184,7 @@ class GrpcClient:
         return channel
 
     def exchange(self, channel: grpc.Channel) -> None:
-        get_user: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(GRPC_METHOD)
-        try:
-            reply = get_user(self.payload, timeout=TIMEOUT_S, metadata=self.metadata or None)
-        except grpc.RpcError as exc:
-            detail = (f"{exc.code().name}: {exc.details()}" if isinstance(exc, grpc.Call)
-                      else str(exc))
-            raise BenchError(f"{GRPC_METHOD} at {self.target}: grpc-status {detail}") from None
-        try:
-            user = users_pb2.User.FromString(reply)
-        except DecodeError:
-            raise BenchError(f"{GRPC_METHOD}: the reply is not a User") from None
-        if user != expected_user():
-            raise BenchError(f"{GRPC_METHOD}: the reply differs from the seed User")
+        get_user(channel, self.payload, self.target, self.metadata)
 
     def warm_up(self, requests: int) -> None:
         with self.connect() as channel:

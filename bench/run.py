@@ -25,8 +25,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.check import check_grpc, check_rest, grpc_frame, request_message
-from bench.loadgen import Target, run_load, split_concurrency
+from bench.check import checked_target, grpc_frame, request_message
+from bench.loadgen import run_load, split_concurrency
 from bench.procs import (
     LOOPBACK,
     BenchError,
@@ -242,14 +242,8 @@ def run_scenario(scenario: Scenario, repetition: int, plan: Plan, layout: str, f
                                   cpu_for(layout, proc.role, scenario.under_test),
                                   proc.instances)
             ports.update({f"{proc.role}.{name}": port for name, port in running.ports.items()})
-        load = scenario.load
-        address = f"{LOOPBACK}:{ports[load.port]}"
-        if load.tool == "wrk":
-            target = Target("wrk", f"http://{address}{load.path}", headers=load.headers)
-            check_rest(target.url, dict(load.headers), scenario.expected())
-        else:
-            reply_bytes = check_grpc(address, frame.read_bytes())
-            target = Target("h2load", f"http://{address}{load.path}", frame, reply_bytes)
+        address = f"{LOOPBACK}:{ports[scenario.load.port]}"
+        target = checked_target(scenario.load, address, frame, scenario.expected())
         loadgen_cpu = cpu_for(layout, LOADGEN, scenario.under_test)
         for conc in plan.concurrencies:
             if (scenario.name, conc) in failures:

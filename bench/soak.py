@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bench.check import check_grpc, check_rest, grpc_frame, request_message
+from bench.check import checked_target, grpc_frame, request_message
 from bench.loadgen import GRACE_S, LoadResult, Target, parse_h2load, run_bounded, run_load
 from bench.memory import (
     OUT,
@@ -178,16 +178,10 @@ def soak(scenario: Scenario, duration_s: float, fraction: float, interval_s: flo
     loadgen_cpu = cpu_for(layout, LOADGEN, scenario.under_test)
     with Fleet() as fleet:
         ports = start(fleet, scenario, layout, f"soak-{scenario.name}")
-        load = scenario.load
-        address = f"{LOOPBACK}:{ports[load.port]}"
-        if load.tool == "wrk":
-            target = Target("wrk", f"http://{address}{load.path}", headers=load.headers)
-            check_rest(target.url, dict(load.headers), scenario.expected())
-        else:
-            frame = OUT / "getuser.grpc-frame"
-            frame.write_bytes(grpc_frame(request_message()))
-            target = Target("h2load", f"http://{address}{load.path}", frame,
-                            check_grpc(address, frame.read_bytes()))
+        frame = OUT / "getuser.grpc-frame"
+        frame.write_bytes(grpc_frame(request_message()))
+        target = checked_target(scenario.load, f"{LOOPBACK}:{ports[scenario.load.port]}", frame,
+                                scenario.expected())
         peak_log = logs / f"soak-{scenario.name}.peak.{target.tool}.log"
         run_load(target, PEAK_CONCURRENCY, PEAK_WARMUP_S, loadgen_cpu, peak_log)
         peak = measured(fleet, scenario, layout, lambda: run_load(
