@@ -14,6 +14,7 @@ from pathlib import Path
 
 import uvloop
 
+import gateway.engine  # first: grpc reads its engine choice when it is imported
 from gateway import app, workers
 from gateway.config import GatewayConfig, load_file
 from gateway.demo import mint_demo_token, run_demo
@@ -73,6 +74,7 @@ async def _serve(config: GatewayConfig, source: Callable[[], GatewayConfig], ins
                  worker: int | None, access: LineBuffer) -> int:
     running = await app.start(config, instances=instances, source=source, worker=worker,
                               access_sink=access.write)
+    gateway.engine.calm_poller()
     # Everything built at start (descriptor pools, route tables, compiled renderers) lives as
     # long as the process: keep it out of the cyclic GC's full passes, which otherwise walk it
     # all and show up as p99 latency spikes.
