@@ -23,7 +23,7 @@ if ! "$PYTHON" -c "import ensurepip, venv" 2>/dev/null; then apt_install python3
 
 stamp=.venv/.installed
 extras=""
-[[ $want_test_tools -eq 1 ]] && extras="[test]"
+[[ $want_test_tools -eq 1 ]] && extras="[test,bench]"  # bench: the plot test needs matplotlib
 if [[ ! -x .venv/bin/python ]]; then "$PYTHON" -m venv .venv; fi
 if [[ ! -f $stamp || pyproject.toml -nt $stamp || requirements.lock -nt $stamp \
       || ( -n $extras && ! -x .venv/bin/pytest ) ]]; then
