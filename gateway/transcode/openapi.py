@@ -1,22 +1,22 @@
-"""The OpenAPI 3.0.3 document of a route table: paths from google.api.http, schemas from the
-proto3 JSON mapping as the gateway renders it. Pure: stdlib, protobuf, gateway.errors and
-gateway.transcode only.
+"""The OpenAPI 3.0.3 document of a route table: paths, operations, parameters and bodies from
+google.api.http (schemas in openapi_schemas, comments in openapi_comments). Pure: stdlib,
+protobuf, gateway.errors and gateway.transcode only.
 """
 
 from __future__ import annotations
 
-import copy
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
-from google.protobuf import descriptor_pb2
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from gateway.errors import ConfigError
 from gateway.transcode.coerce import compile_coercer
+from gateway.transcode.openapi_comments import source_comments
+from gateway.transcode.openapi_schemas import ANY, STATUS, WKT, Json, JsonSchemas, join, ref
 from gateway.transcode.route import Route
 from gateway.transcode.routes import RouteTable
 from gateway.transcode.schema import Schema
@@ -24,83 +24,13 @@ from gateway.transcode.template import DeepWildcard, Literal, Part, Variable, Wi
 
 __all__ = ["OpenApiOptions", "build_openapi"]
 
-Json = dict[str, Any]
-_REF: Final = "#/components/schemas/"
-_STATUS: Final = "google.rpc.Status"
-_ANY: Final = "google.protobuf.Any"
 _HTTP_BODY: Final = "google.api.HttpBody"
-_REPLY_SUFFIX: Final = "-Reply"  # "-" cannot occur in a proto name, so twins never clash
 _OPERATIONS: Final = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH",
                                 "TRACE"})  # the methods an OpenAPI 3.0 path item can hold
 _NDJSON: Final = "application/x-ndjson"
 _SSE: Final = "text/event-stream"
 _BINARY: Final[Json] = {"type": "string", "format": "binary"}
 _REGEX_SPECIAL: Final = re.compile(r"([\\^$.|?*+()\[\]{}/])")
-
-_T = FieldDescriptor
-_INT32: Final[Json] = {"type": "integer", "format": "int32"}
-_UINT32: Final[Json] = {"type": "integer", "format": "uint32", "minimum": 0, "maximum": 2**32 - 1}
-_INT64: Final[Json] = {"type": "string", "format": "int64"}
-_UINT64: Final[Json] = {"type": "string", "format": "uint64"}
-_NON_FINITE: Final = 'NaN and infinities are the JSON strings "NaN", "Infinity", "-Infinity".'
-_SCALARS: Final[Mapping[int, Json]] = MappingProxyType({
-    _T.TYPE_INT32: _INT32, _T.TYPE_SINT32: _INT32, _T.TYPE_SFIXED32: _INT32,
-    _T.TYPE_UINT32: _UINT32, _T.TYPE_FIXED32: _UINT32,
-    _T.TYPE_INT64: _INT64, _T.TYPE_SINT64: _INT64, _T.TYPE_SFIXED64: _INT64,
-    _T.TYPE_UINT64: _UINT64, _T.TYPE_FIXED64: _UINT64,
-    _T.TYPE_FLOAT: {"type": "number", "format": "float", "description": _NON_FINITE},
-    _T.TYPE_DOUBLE: {"type": "number", "format": "double", "description": _NON_FINITE},
-    _T.TYPE_BOOL: {"type": "boolean"},
-    _T.TYPE_STRING: {"type": "string"},
-    _T.TYPE_BYTES: {"type": "string", "format": "byte"},
-})
-# Well-known types with a JSON form of their own, inlined where they are used.
-_WKT: Final[Mapping[str, Json]] = MappingProxyType({
-    "google.protobuf.Timestamp": {
-        "type": "string", "format": "date-time",
-        "description": 'RFC 3339 in UTC, such as "2024-01-02T03:04:05.678Z".',
-    },
-    "google.protobuf.Duration": {
-        "type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?s$",
-        "description": 'Seconds with up to 9 fractional digits and an "s", such as "1.5s".',
-    },
-    "google.protobuf.FieldMask": {
-        "type": "string",
-        "description": 'Comma-separated lowerCamelCase paths, such as "displayName,address.city".',
-    },
-    "google.protobuf.Struct": {
-        "type": "object", "additionalProperties": {}, "description": "Any JSON object.",
-    },
-    "google.protobuf.Value": {"description": "Any JSON value."},
-    "google.protobuf.ListValue": {"type": "array", "items": {}, "description": "Any JSON array."},
-    "google.protobuf.Empty": {"type": "object", "description": "An empty JSON object."},
-})
-_FIXED: Final[Mapping[str, Json]] = MappingProxyType({
-    _STATUS: {
-        "type": "object",
-        "description": "The error body of every failed call (google.rpc.Status); the HTTP status "
-        "follows from the code.",
-        "properties": {
-            "code": {**_INT32, "description": "The google.rpc.Code, such as 5 for NOT_FOUND."},
-            "message": {"type": "string", "description": "A developer-facing error message."},
-            "details": {
-                "type": "array", "items": {"$ref": _REF + _ANY},
-                "description": "Machine-readable details, such as google.rpc.BadRequest.",
-            },
-        },
-    },
-    _ANY: {
-        "type": "object",
-        "description": "A message of any type (google.protobuf.Any): the fields of the message "
-        'and its type URL under "@type" (well-known types put their JSON under "value").',
-        "properties": {"@type": {
-            "type": "string",
-            "description": 'The type URL, such as "type.googleapis.com/google.rpc.BadRequest".',
-        }},
-        "required": ["@type"],
-        "additionalProperties": {},
-    },
-})
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +76,9 @@ class _Builder:
     def __init__(self, schema: Schema, options: OpenApiOptions) -> None:
         self.schema = schema
         self.options = options
-        self.comments = _comments(schema.files)
-        self.components: dict[str, Json] = copy.deepcopy(dict(_FIXED))
+        self.schemas = JsonSchemas(source_comments(schema.files),
+                                   use_proto_names=options.use_proto_names)
+        self.comments = self.schemas.comments
 
     # -- document, paths, operations -------------------------------------------------------
 
@@ -174,7 +105,7 @@ class _Builder:
             "info": {"title": self.options.title, "version": self.options.version},
             "tags": [self.tag(name) for name in tags],
             "paths": paths,
-            "components": {"schemas": dict(sorted(self.components.items()))},
+            "components": {"schemas": dict(sorted(self.schemas.components.items()))},
         }
         if custom:
             document["x-custom-methods"] = custom
@@ -212,7 +143,7 @@ class _Builder:
 
     def path_parameter(self, route: Route, variable: Variable, name: str) -> Json:
         leaf = _leaf(route.input, variable.field_path)
-        schema = self.text_schema(leaf)
+        schema = self.schemas.text_schema(leaf)
         notes = [self.comments.get(leaf.full_name, "")]
         if name != variable.field_path:
             notes.insert(0, f"Sets field `{variable.field_path}`.")
@@ -233,11 +164,11 @@ class _Builder:
         found: list[Json] = []
         for item in message.fields:
             proto_path = proto_prefix + item.name
-            key = key_prefix + self.key(item)
+            key = key_prefix + self.schemas.key(item)
             if proto_path in skip:
                 continue
             if compile_coercer(item) is not None:  # the decoder reads it from text
-                schema = self.text_schema(item)
+                schema = self.schemas.text_schema(item)
                 if item.is_repeated:
                     schema = {"type": "array", "items": schema}
                 notes = [self.comments.get(item.full_name, "")]
@@ -248,7 +179,7 @@ class _Builder:
             elif (  # a singular message read field by field (maps are repeated)
                 item.message_type is not None
                 and not item.is_repeated
-                and item.message_type.full_name not in (*_WKT, _ANY, *chain)
+                and item.message_type.full_name not in (*WKT, ANY, *chain)
             ):
                 found += self.query(item.message_type, proto_path + ".", key + ".", skip,
                                     (*chain, item.message_type.full_name))
@@ -267,20 +198,20 @@ class _Builder:
         if message is not None and message.full_name == _HTTP_BODY:
             return {"content": {"*/*": {"schema": dict(_BINARY)}}}
         if message is not None and inside:
-            schema = self.message_schema(message, inside, twin=False)
+            schema = self.schemas.message_schema(message, inside, twin=False)
             bound = ", ".join(f"`{path}`" for path in sorted(inside))
-            description = _join(description, f"The fields the path binds ({bound}) are not "
+            description = join(description, f"The fields the path binds ({bound}) are not "
                                 "part of the body.")
         elif item is None:
-            schema = self.message_value(route.input, twin=False)
+            schema = self.schemas.message_value(route.input, twin=False)
         else:
-            schema = self.field_schema(item, twin=False, described=False)
+            schema = self.schemas.field_schema(item, twin=False, described=False)
         body: Json = {"content": {"application/json": {"schema": schema}}}
         return {"description": description, **body} if description else body
 
     def responses(self, route: Route) -> Json:
         error = {"description": "The call failed: a google.rpc.Status; the HTTP status follows "
-                 "from its code.", "content": {"application/json": {"schema": _ref(_STATUS)}}}
+                 "from its code.", "content": {"application/json": {"schema": ref(STATUS)}}}
         status = 200 if route.server_streaming else self.options.success_status.get(
             route.method, 200
         )
@@ -291,11 +222,11 @@ class _Builder:
         schema: Json | None = None  # None: a raw google.api.HttpBody
         if route.response_body is not None:
             item = route.output.fields_by_name[route.response_body]
-            description = _join(description, self.comments.get(item.full_name, ""))
+            description = join(description, self.comments.get(item.full_name, ""))
             if item.is_repeated or _type_name(item) != _HTTP_BODY:
-                schema = self.field_schema(item, twin=twin, described=False)
+                schema = self.schemas.field_schema(item, twin=twin, described=False)
         elif route.output.full_name != _HTTP_BODY:
-            schema = self.message_value(route.output, twin=twin)
+            schema = self.schemas.message_value(route.output, twin=twin)
         if schema is None:
             content: Json = {"*/*": {"schema": dict(_BINARY)}}
         else:
@@ -306,7 +237,7 @@ class _Builder:
                     "type": "object",
                     "description": 'One JSON object per line: {"result": <message>} per reply '
                     'message; a failure ends the stream with {"error": <google.rpc.Status>}.',
-                    "properties": {"result": schema or dict(_BINARY), "error": _ref(_STATUS)},
+                    "properties": {"result": schema or dict(_BINARY), "error": ref(STATUS)},
                 }},
                 _SSE: {"schema": {
                     "type": "string",
@@ -316,108 +247,6 @@ class _Builder:
                 }},
             }
         return {str(status): {"description": description, "content": content}, "default": error}
-
-    # -- schemas ---------------------------------------------------------------------------
-
-    def key(self, item: FieldDescriptor) -> str:
-        return item.name if self.options.use_proto_names else item.json_name
-
-    def text_schema(self, item: FieldDescriptor) -> Json:
-        """The schema of one element of a path or query field (scalar, enum or text WKT)."""
-        if item.enum_type is not None:
-            return _enum_values(item.enum_type)
-        if item.message_type is not None:
-            wrapped = _wrapped(item.message_type)
-            if wrapped is None:
-                return copy.deepcopy(_WKT[item.message_type.full_name])
-            return copy.deepcopy(dict(_SCALARS[wrapped.type]))
-        return copy.deepcopy(dict(_SCALARS[item.type]))
-
-    def field_schema(self, item: FieldDescriptor, *, twin: bool, described: bool = True) -> Json:
-        entry = item.message_type
-        if entry is not None and _is_map(item):
-            key, value = entry.fields_by_name["key"], entry.fields_by_name["value"]
-            schema: Json = {"type": "object", "additionalProperties": self.value(value, twin)}
-            if key.type != _T.TYPE_STRING:
-                kind = _SCALARS[key.type].get("format", "bool")
-                schema["description"] = f"Keys are {kind} values written as JSON strings."
-        elif item.is_repeated:
-            schema = {"type": "array", "items": self.value(item, twin)}
-        else:
-            schema = self.value(item, twin)
-        if not described:
-            return schema
-        notes = [self.comments.get(item.full_name, "")]
-        oneof = item.containing_oneof
-        if oneof is not None and not _proto3_optional(item):
-            members = ", ".join(f"`{self.key(f)}`" for f in oneof.fields)
-            notes.append(f"Member of oneof `{oneof.name}`: set at most one of {members}.")
-        return _described(schema, notes, deprecated=item.GetOptions().deprecated)
-
-    def value(self, item: FieldDescriptor, twin: bool) -> Json:
-        if item.message_type is not None:
-            return self.message_value(item.message_type, twin)
-        if item.enum_type is not None:
-            if item.enum_type.full_name == "google.protobuf.NullValue":
-                return {"type": "string", "nullable": True, "enum": [None],
-                        "description": "Always null."}  # OpenAPI 3.0 has no null type
-            name = item.enum_type.full_name
-            if name not in self.components:
-                self.components[name] = _described(
-                    _enum_values(item.enum_type), [self.enum_description(item.enum_type)],
-                    deprecated=item.enum_type.GetOptions().deprecated,
-                )
-            return _ref(name)
-        return copy.deepcopy(dict(_SCALARS[item.type]))
-
-    def message_value(self, message: Descriptor, twin: bool) -> Json:
-        name = message.full_name
-        if name in _WKT:
-            return copy.deepcopy(_WKT[name])
-        if name in _FIXED:
-            return _ref(name)
-        wrapped = _wrapped(message)
-        if wrapped is not None:
-            return {**self.value(wrapped, twin), "nullable": True}
-        key = name + _REPLY_SUFFIX if twin else name
-        if key not in self.components:
-            self.components[key] = {}  # a placeholder: recursive types refer to it meanwhile
-            self.components[key] = self.message_schema(message, frozenset(), twin=twin)
-        return _ref(key)
-
-    def message_schema(self, message: Descriptor, skip: frozenset[str], *, twin: bool) -> Json:
-        """The object schema of `message`; the dotted field paths in `skip` are left out (the
-        properties on their way are inlined). `twin`: a reply printed with emit_unpopulated."""
-        properties: Json = {}
-        required: list[str] = []
-        for item in message.fields:
-            if item.name in skip:
-                continue
-            key = self.key(item)
-            inner = frozenset(p.partition(".")[2] for p in skip if p.startswith(item.name + "."))
-            if inner and item.message_type is not None:
-                properties[key] = _described(
-                    self.message_schema(item.message_type, inner, twin=twin),
-                    [self.comments.get(item.full_name, "")], deprecated=False, replace=True,
-                )
-            else:
-                properties[key] = self.field_schema(item, twin=twin)
-            if twin and not item.has_presence:
-                required.append(key)
-        schema: Json = {"type": "object", "properties": properties}
-        if required:
-            schema["required"] = required
-        notes = [self.comments.get(message.full_name, "")]
-        if twin:
-            notes.append("As a reply: fields without presence are always present.")
-        return _described(schema, notes, deprecated=message.GetOptions().deprecated)
-
-    def enum_description(self, enum: EnumDescriptor) -> str:
-        lines = []
-        for value in enum.values:
-            comment = self.comments.get(f"{enum.full_name}.{value.name}")
-            lines.append(f"- `{value.name}`: {comment}" if comment else f"- `{value.name}`")
-        return _join(self.comments.get(enum.full_name, ""), "\n".join(lines))
 
 
 _Param = tuple[Variable | Wildcard | DeepWildcard, str]  # a path segment and its parameter name
@@ -497,40 +326,13 @@ def _parameter(name: str, where: str, schema: Json, notes: Sequence[str],
     parameter: Json = {"name": name, "in": where}
     if where == "path":
         parameter["required"] = True
-    description = _join(*notes)
+    description = join(*notes)
     if description:
         parameter["description"] = description
     if item.GetOptions().deprecated:
         parameter["deprecated"] = True
     parameter["schema"] = schema
     return parameter
-
-
-def _described(schema: Json, notes: Sequence[str], *, deprecated: bool,
-               replace: bool = False) -> Json:
-    """`schema` with a description (and deprecation); a $ref is wrapped in allOf, since
-    OpenAPI 3.0 ignores the siblings of a $ref."""
-    text = _join(*notes)
-    if not text and not deprecated:
-        return schema
-    schema = {"allOf": [schema]} if "$ref" in schema else dict(schema)
-    if text:
-        schema["description"] = text if replace else _join(text, schema.get("description", ""))
-    if deprecated:
-        schema["deprecated"] = True
-    return schema
-
-
-def _join(*texts: str) -> str:
-    return "\n\n".join(dict.fromkeys(text for text in texts if text))  # each text once
-
-
-def _ref(name: str) -> Json:
-    return {"$ref": _REF + name}
-
-
-def _enum_values(enum: EnumDescriptor) -> Json:
-    return {"type": "string", "enum": [value.name for value in enum.values]}
 
 
 def _regex(part: Part) -> str:
@@ -552,67 +354,3 @@ def _leaf(message: Descriptor, field_path: str) -> FieldDescriptor:
 def _type_name(item: FieldDescriptor) -> str | None:
     return None if item.message_type is None else item.message_type.full_name
 
-
-def _is_map(item: FieldDescriptor) -> bool:
-    return item.message_type is not None and item.message_type.GetOptions().map_entry
-
-
-def _wrapped(message: Descriptor) -> FieldDescriptor | None:
-    """The `value` field of a google.protobuf wrapper (StringValue, ...), else None."""
-    if message.file.name != "google/protobuf/wrappers.proto":
-        return None
-    return message.fields_by_name["value"]
-
-
-def _proto3_optional(item: FieldDescriptor) -> bool:
-    # its oneof is synthetic: the field is not a member of a real oneof
-    proto = descriptor_pb2.DescriptorProto()
-    assert item.containing_type is not None
-    item.containing_type.CopyToProto(proto)
-    return proto.field[item.index].proto3_optional
-
-
-def _comments(files: Sequence[descriptor_pb2.FileDescriptorProto]) -> dict[str, str]:
-    """Leading comments by full name: messages, fields, oneofs, enums, enum values (as
-    `pkg.Enum.VALUE`), services and methods (as `pkg.Service.Method`)."""
-    found: dict[str, str] = {}
-    for file in files:
-        located = {
-            tuple(location.path): location.leading_comments
-            for location in file.source_code_info.location
-            if location.leading_comments.strip()
-        }
-        for path, name in _elements(file):
-            text = located.get(path)
-            if text is not None:
-                found[name] = _clean(text)
-    return found
-
-
-# Field numbers in descriptor.proto of the named elements each element holds (its path steps).
-_CHILDREN: Final[Mapping[str, tuple[tuple[str, int], ...]]] = MappingProxyType({
-    "FileDescriptorProto": (("message_type", 4), ("enum_type", 5), ("service", 6)),
-    "DescriptorProto": (("field", 2), ("nested_type", 3), ("enum_type", 4), ("oneof_decl", 8)),
-    "EnumDescriptorProto": (("value", 2),),
-    "ServiceDescriptorProto": (("method", 2),),
-})
-
-
-def _elements(file: descriptor_pb2.FileDescriptorProto) -> Iterator[tuple[tuple[int, ...], str]]:
-    """(source location path, full name) of every named element of `file`."""
-    pending: list[tuple[tuple[int, ...], str, Any]] = [((), file.package, file)]
-    while pending:
-        path, name, node = pending.pop()
-        if path:
-            yield path, name
-        for attribute, number in _CHILDREN.get(node.DESCRIPTOR.name, ()):
-            pending += [
-                ((*path, number, index), f"{name}.{child.name}" if name else child.name, child)
-                for index, child in enumerate(getattr(node, attribute))
-            ]
-
-
-def _clean(comment: str) -> str:
-    # "// text" keeps the space after "//": drop one leading space per line, keep indentation
-    lines = [line[1:] if line.startswith(" ") else line for line in comment.splitlines()]
-    return "\n".join(line.rstrip() for line in lines).strip()

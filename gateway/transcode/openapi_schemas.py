@@ -1,0 +1,242 @@
+"""JSON schemas of messages, enums and well-known types in the proto3 JSON mapping, as
+components of an OpenAPI 3.0 document. Pure: stdlib and protobuf only.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Final
+
+from google.protobuf import descriptor_pb2
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+
+__all__ = ["ANY", "STATUS", "WKT", "Json", "JsonSchemas", "join", "ref"]
+
+Json = dict[str, Any]
+_REF: Final = "#/components/schemas/"
+STATUS: Final = "google.rpc.Status"
+ANY: Final = "google.protobuf.Any"
+_REPLY_SUFFIX: Final = "-Reply"  # "-" cannot occur in a proto name, so twins never clash
+
+_T = FieldDescriptor
+_INT32: Final[Json] = {"type": "integer", "format": "int32"}
+_UINT32: Final[Json] = {"type": "integer", "format": "uint32", "minimum": 0, "maximum": 2**32 - 1}
+_INT64: Final[Json] = {"type": "string", "format": "int64"}
+_UINT64: Final[Json] = {"type": "string", "format": "uint64"}
+_NON_FINITE: Final = 'NaN and infinities are the JSON strings "NaN", "Infinity", "-Infinity".'
+_SCALARS: Final[Mapping[int, Json]] = MappingProxyType({
+    _T.TYPE_INT32: _INT32, _T.TYPE_SINT32: _INT32, _T.TYPE_SFIXED32: _INT32,
+    _T.TYPE_UINT32: _UINT32, _T.TYPE_FIXED32: _UINT32,
+    _T.TYPE_INT64: _INT64, _T.TYPE_SINT64: _INT64, _T.TYPE_SFIXED64: _INT64,
+    _T.TYPE_UINT64: _UINT64, _T.TYPE_FIXED64: _UINT64,
+    _T.TYPE_FLOAT: {"type": "number", "format": "float", "description": _NON_FINITE},
+    _T.TYPE_DOUBLE: {"type": "number", "format": "double", "description": _NON_FINITE},
+    _T.TYPE_BOOL: {"type": "boolean"},
+    _T.TYPE_STRING: {"type": "string"},
+    _T.TYPE_BYTES: {"type": "string", "format": "byte"},
+})
+# Well-known types with a JSON form of their own, inlined where they are used.
+WKT: Final[Mapping[str, Json]] = MappingProxyType({
+    "google.protobuf.Timestamp": {
+        "type": "string", "format": "date-time",
+        "description": 'RFC 3339 in UTC, such as "2024-01-02T03:04:05.678Z".',
+    },
+    "google.protobuf.Duration": {
+        "type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?s$",
+        "description": 'Seconds with up to 9 fractional digits and an "s", such as "1.5s".',
+    },
+    "google.protobuf.FieldMask": {
+        "type": "string",
+        "description": 'Comma-separated lowerCamelCase paths, such as "displayName,address.city".',
+    },
+    "google.protobuf.Struct": {
+        "type": "object", "additionalProperties": {}, "description": "Any JSON object.",
+    },
+    "google.protobuf.Value": {"description": "Any JSON value."},
+    "google.protobuf.ListValue": {"type": "array", "items": {}, "description": "Any JSON array."},
+    "google.protobuf.Empty": {"type": "object", "description": "An empty JSON object."},
+})
+_FIXED: Final[Mapping[str, Json]] = MappingProxyType({
+    STATUS: {
+        "type": "object",
+        "description": "The error body of every failed call (google.rpc.Status); the HTTP status "
+        "follows from the code.",
+        "properties": {
+            "code": {**_INT32, "description": "The google.rpc.Code, such as 5 for NOT_FOUND."},
+            "message": {"type": "string", "description": "A developer-facing error message."},
+            "details": {
+                "type": "array", "items": {"$ref": _REF + ANY},
+                "description": "Machine-readable details, such as google.rpc.BadRequest.",
+            },
+        },
+    },
+    ANY: {
+        "type": "object",
+        "description": "A message of any type (google.protobuf.Any): the fields of the message "
+        'and its type URL under "@type" (well-known types put their JSON under "value").',
+        "properties": {"@type": {
+            "type": "string",
+            "description": 'The type URL, such as "type.googleapis.com/google.rpc.BadRequest".',
+        }},
+        "required": ["@type"],
+        "additionalProperties": {},
+    },
+})
+
+
+class JsonSchemas:
+    """The schemas of one document and the components they refer to; mutable while that
+    document is built, never shared."""
+
+    def __init__(self, comments: Mapping[str, str], *, use_proto_names: bool) -> None:
+        self.comments = comments
+        self.use_proto_names = use_proto_names
+        self.components: dict[str, Json] = copy.deepcopy(dict(_FIXED))
+
+    def key(self, item: FieldDescriptor) -> str:
+        return item.name if self.use_proto_names else item.json_name
+
+    def text_schema(self, item: FieldDescriptor) -> Json:
+        """The schema of one element of a path or query field (scalar, enum or text WKT)."""
+        if item.enum_type is not None:
+            return _enum_values(item.enum_type)
+        if item.message_type is not None:
+            wrapped = _wrapped(item.message_type)
+            if wrapped is None:
+                return copy.deepcopy(WKT[item.message_type.full_name])
+            return copy.deepcopy(dict(_SCALARS[wrapped.type]))
+        return copy.deepcopy(dict(_SCALARS[item.type]))
+
+    def field_schema(self, item: FieldDescriptor, *, twin: bool, described: bool = True) -> Json:
+        entry = item.message_type
+        if entry is not None and _is_map(item):
+            key, value = entry.fields_by_name["key"], entry.fields_by_name["value"]
+            schema: Json = {"type": "object", "additionalProperties": self.value(value, twin)}
+            if key.type != _T.TYPE_STRING:
+                kind = _SCALARS[key.type].get("format", "bool")
+                schema["description"] = f"Keys are {kind} values written as JSON strings."
+        elif item.is_repeated:
+            schema = {"type": "array", "items": self.value(item, twin)}
+        else:
+            schema = self.value(item, twin)
+        if not described:
+            return schema
+        notes = [self.comments.get(item.full_name, "")]
+        oneof = item.containing_oneof
+        if oneof is not None and not _proto3_optional(item):
+            members = ", ".join(f"`{self.key(f)}`" for f in oneof.fields)
+            notes.append(f"Member of oneof `{oneof.name}`: set at most one of {members}.")
+        return _described(schema, notes, deprecated=item.GetOptions().deprecated)
+
+    def value(self, item: FieldDescriptor, twin: bool) -> Json:
+        if item.message_type is not None:
+            return self.message_value(item.message_type, twin)
+        if item.enum_type is not None:
+            if item.enum_type.full_name == "google.protobuf.NullValue":
+                return {"type": "string", "nullable": True, "enum": [None],
+                        "description": "Always null."}  # OpenAPI 3.0 has no null type
+            name = item.enum_type.full_name
+            if name not in self.components:
+                self.components[name] = _described(
+                    _enum_values(item.enum_type), [self.enum_description(item.enum_type)],
+                    deprecated=item.enum_type.GetOptions().deprecated,
+                )
+            return ref(name)
+        return copy.deepcopy(dict(_SCALARS[item.type]))
+
+    def message_value(self, message: Descriptor, twin: bool) -> Json:
+        name = message.full_name
+        if name in WKT:
+            return copy.deepcopy(WKT[name])
+        if name in _FIXED:
+            return ref(name)
+        wrapped = _wrapped(message)
+        if wrapped is not None:
+            return {**self.value(wrapped, twin), "nullable": True}
+        key = name + _REPLY_SUFFIX if twin else name
+        if key not in self.components:
+            self.components[key] = {}  # a placeholder: recursive types refer to it meanwhile
+            self.components[key] = self.message_schema(message, frozenset(), twin=twin)
+        return ref(key)
+
+    def message_schema(self, message: Descriptor, skip: frozenset[str], *, twin: bool) -> Json:
+        """The object schema of `message`; the dotted field paths in `skip` are left out (the
+        properties on their way are inlined). `twin`: a reply printed with emit_unpopulated."""
+        properties: Json = {}
+        required: list[str] = []
+        for item in message.fields:
+            if item.name in skip:
+                continue
+            key = self.key(item)
+            inner = frozenset(p.partition(".")[2] for p in skip if p.startswith(item.name + "."))
+            if inner and item.message_type is not None:
+                properties[key] = _described(
+                    self.message_schema(item.message_type, inner, twin=twin),
+                    [self.comments.get(item.full_name, "")], deprecated=False, replace=True,
+                )
+            else:
+                properties[key] = self.field_schema(item, twin=twin)
+            if twin and not item.has_presence:
+                required.append(key)
+        schema: Json = {"type": "object", "properties": properties}
+        if required:
+            schema["required"] = required
+        notes = [self.comments.get(message.full_name, "")]
+        if twin:
+            notes.append("As a reply: fields without presence are always present.")
+        return _described(schema, notes, deprecated=message.GetOptions().deprecated)
+
+    def enum_description(self, enum: EnumDescriptor) -> str:
+        lines = []
+        for value in enum.values:
+            comment = self.comments.get(f"{enum.full_name}.{value.name}")
+            lines.append(f"- `{value.name}`: {comment}" if comment else f"- `{value.name}`")
+        return join(self.comments.get(enum.full_name, ""), "\n".join(lines))
+
+
+def _described(schema: Json, notes: Sequence[str], *, deprecated: bool,
+               replace: bool = False) -> Json:
+    """`schema` with a description (and deprecation); a $ref is wrapped in allOf, since
+    OpenAPI 3.0 ignores the siblings of a $ref."""
+    text = join(*notes)
+    if not text and not deprecated:
+        return schema
+    schema = {"allOf": [schema]} if "$ref" in schema else dict(schema)
+    if text:
+        schema["description"] = text if replace else join(text, schema.get("description", ""))
+    if deprecated:
+        schema["deprecated"] = True
+    return schema
+
+
+def join(*texts: str) -> str:
+    return "\n\n".join(dict.fromkeys(text for text in texts if text))  # each text once
+
+
+def ref(name: str) -> Json:
+    return {"$ref": _REF + name}
+
+
+def _enum_values(enum: EnumDescriptor) -> Json:
+    return {"type": "string", "enum": [value.name for value in enum.values]}
+
+
+def _is_map(item: FieldDescriptor) -> bool:
+    return item.message_type is not None and item.message_type.GetOptions().map_entry
+
+
+def _wrapped(message: Descriptor) -> FieldDescriptor | None:
+    """The `value` field of a google.protobuf wrapper (StringValue, ...), else None."""
+    if message.file.name != "google/protobuf/wrappers.proto":
+        return None
+    return message.fields_by_name["value"]
+
+
+def _proto3_optional(item: FieldDescriptor) -> bool:
+    # its oneof is synthetic: the field is not a member of a real oneof
+    proto = descriptor_pb2.DescriptorProto()
+    assert item.containing_type is not None
+    item.containing_type.CopyToProto(proto)
+    return proto.field[item.index].proto3_optional
