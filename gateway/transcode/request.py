@@ -6,7 +6,6 @@ Pure: imports the stdlib, protobuf, gateway.errors and gateway.transcode only.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -18,33 +17,25 @@ from google.protobuf.descriptor_pool import DescriptorPool
 from google.protobuf.message import Message
 
 from gateway.errors import ConfigError, InvalidArgument
+from gateway.transcode.bindings import PathVariable, put_value, resolve_path
 from gateway.transcode.coerce import (
-    Coercer,
     FieldPlan,
-    JsonNormalizer,
+    JsonObject,
     MessagePlan,
     compile_message_plans,
     parse_json_body,
     parse_query,
     quote,
 )
+from gateway.transcode.jsoncheck import check_json
 from gateway.transcode.route import Route
 from gateway.transcode.schema import Schema
+from gateway.transcode.updatemask import MASK_FIELD, MaskFill, compile_mask_fill, mask_paths
 
 __all__ = ["DecodeOptions", "RequestDecoder", "compile_request_decoder", "parse_query"]
 
 _HTTP_BODY: Final = "google.api.HttpBody"
-_FIELD_MASK: Final = "google.protobuf.FieldMask"
-_MASK_FIELD: Final = "update_mask"
 _MAX_DEPTH_LIMIT: Final = 100  # json_format recurses ~4 Python frames per level of Value nesting
-JsonObject = dict[str, object]
-# (JSON value, its message plan, field path, depth, depth step of plain JSON below it)
-_Pending = tuple[object, MessagePlan | None, str, int, int]
-_CONTAINERS: Final = (dict, list)
-# A level of these is two levels of the binary message, where decoders stop at 100 by default.
-_STRUCTS: Final = frozenset(
-    {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,19 +54,6 @@ class DecodeOptions:
                 f"max_json_depth must be between 1 and {_MAX_DEPTH_LIMIT}, "
                 f"not {self.max_json_depth}"
             )
-
-
-@dataclass(frozen=True, slots=True)
-class _PathVariable:  # a leaf field that path or query text sets
-    field_path: str  # proto names, "nested.label"
-    chain: tuple[FieldPlan, ...]  # the fields from the request message down to the leaf
-    coerce: Coercer
-
-
-@dataclass(frozen=True, slots=True)
-class _MaskFill:  # PATCH update_mask auto-fill
-    message: MessagePlan  # the body field's message
-    path_bound: frozenset[str]  # its fields that the path sets, relative to it
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -113,9 +91,9 @@ class RequestDecoder:
     root: MessagePlan
     body_mode: Literal["none", "json", "raw"]
     body_field: FieldPlan | None  # None: the whole request (body "*")
-    path: tuple[_PathVariable, ...]
+    path: tuple[PathVariable, ...]
     path_bound: frozenset[str]
-    mask: _MaskFill | None  # None: no update_mask auto-fill on this route
+    mask: MaskFill | None  # None: no update_mask auto-fill on this route
     # Set when the route has no body and binds only top-level string fields: then a request
     # without a query needs no JSON round at all (GET /v1/users/{id}, the common read).
     plain_string_path: tuple[str, ...] | None = None
@@ -155,14 +133,14 @@ class RequestDecoder:
             text = bindings.get(variable.field_path)
             if text is None:
                 raise InvalidArgument(f"missing path variable {variable.field_path}")
-            _put(
+            put_value(
                 root,
                 variable.chain,
                 variable.coerce(text, variable.field_path),
                 variable.field_path,
             )
         query_set = self._merge_query(root, query)
-        _check(root, self.root, self.messages, self.options.max_json_depth)
+        check_json(root, self.root, self.messages, self.options.max_json_depth)
         message = self.message_class()
         _parse(root, message, self.pool, self.options)
         if self.body_mode == "raw" and (body or content_type):
@@ -170,14 +148,14 @@ class RequestDecoder:
             raw: dict[str, object] = {"content_type": content_type, "data": body}
             for name, raw_value in raw.items():  # a google.api.HttpBody of the private pool
                 setattr(target, name, raw_value)
-        if self.mask is not None and isinstance(parsed, dict) and _MASK_FIELD not in query_set:
+        if self.mask is not None and isinstance(parsed, dict) and MASK_FIELD not in query_set:
             paths = [
                 path
-                for path in _mask_paths(parsed, self.mask.message, self.messages)
+                for path in mask_paths(parsed, self.mask.message, self.messages)
                 if path not in self.mask.path_bound
             ]
             if paths:
-                getattr(message, _MASK_FIELD).paths.extend(paths)
+                getattr(message, MASK_FIELD).paths.extend(paths)
         return message.SerializeToString()
 
     def _decode_plain_path(self, bindings: Mapping[str, str]) -> bytes:
@@ -199,7 +177,7 @@ class RequestDecoder:
         return {field.name: parsed}
 
     def _merge_query(self, root: JsonObject, query: Sequence[tuple[str, str]]) -> set[str]:
-        grouped: dict[str, tuple[_PathVariable, list[str]]] = {}
+        grouped: dict[str, tuple[PathVariable, list[str]]] = {}
         for name, value in query:
             target = self._resolve_query(name)
             if target is not None:
@@ -212,10 +190,10 @@ class RequestDecoder:
                     "but the field is not repeated"
                 )
             items = [target.coerce(value, path) for value in values]
-            _put(root, target.chain, items if repeated else items[0], path)
+            put_value(root, target.chain, items if repeated else items[0], path)
         return set(grouped)
 
-    def _resolve_query(self, name: str) -> _PathVariable | None:
+    def _resolve_query(self, name: str) -> PathVariable | None:
         if self.body_mode != "none" and self.body_field is None:
             self._unknown(
                 f'query parameter {quote(name)} is not allowed: with body "*" every field '
@@ -266,7 +244,7 @@ class RequestDecoder:
                 f"query parameter {quote(name)} names a {leaf.type_name} "
                 "field, which has no query form"
             )
-        return _PathVariable(path, tuple(chain), leaf.coerce)
+        return PathVariable(path, tuple(chain), leaf.coerce)
 
     def _unknown(self, problem: str) -> None:
         if not self.options.ignore_unknown_query:
@@ -298,25 +276,8 @@ def compile_request_decoder(
         body_field = root.fields[found.name]
         raw = body_field.type_name == _HTTP_BODY and not body_field.repeated
         body_mode = "raw" if raw else "json"
-    path = tuple(_resolve_path(route, fp, root, messages) for fp in route.path_fields)
-    mask_field = route.input.fields_by_name.get(_MASK_FIELD)
-    mask: _MaskFill | None = None
-    if (
-        route.http_method == "PATCH"
-        and body_field is not None
-        and body_field.message is not None
-        and not body_field.repeated
-        and not body_field.is_map
-        and mask_field is not None
-        and mask_field.message_type is not None
-        and mask_field.message_type.full_name == _FIELD_MASK
-        and _MASK_FIELD not in route.path_fields
-    ):
-        prefix = body_field.name + "."
-        mask = _MaskFill(
-            messages[body_field.message],
-            frozenset(fp.removeprefix(prefix) for fp in route.path_fields if fp.startswith(prefix)),
-        )
+    path = tuple(resolve_path(route, fp, root, messages) for fp in route.path_fields)
+    mask = compile_mask_fill(route, body_field, messages)
     return RequestDecoder(
         route=route,
         options=options,
@@ -333,7 +294,7 @@ def compile_request_decoder(
     )
 
 
-def _plain_string_path(route: Route, path: tuple[_PathVariable, ...], body_mode: str
+def _plain_string_path(route: Route, path: tuple[PathVariable, ...], body_mode: str
                        ) -> tuple[str, ...] | None:
     fields = route.input.fields_by_name
     if body_mode != "none" or not path or not all(
@@ -342,167 +303,6 @@ def _plain_string_path(route: Route, path: tuple[_PathVariable, ...], body_mode:
     ):
         return None
     return tuple(v.field_path for v in path)
-
-
-def _resolve_path(
-    route: Route, field_path: str, root: MessagePlan, messages: Mapping[str, MessagePlan]
-) -> _PathVariable:
-    # http.proto: a path variable names a chain of singular messages ending at a primitive.
-    message, chain = root, list[FieldPlan]()
-    for segment in field_path.split("."):
-        if chain:
-            parent = chain[-1]
-            if parent.message is None or parent.repeated or parent.is_map:
-                raise ConfigError(
-                    f"{route}: path variable {field_path}: {parent.name} is not a singular message"
-                )
-            message = messages[parent.message]
-        found = message.fields.get(segment)
-        if found is None or found.name != segment:
-            raise ConfigError(f"{route}: path variable {field_path} names no field")
-        chain.append(found)
-    leaf = chain[-1]
-    if leaf.repeated or leaf.is_map or leaf.coerce is None:
-        raise ConfigError(f"{route}: path variable {field_path} is not a singular primitive")
-    return _PathVariable(field_path, tuple(chain), leaf.coerce)
-
-
-def _put(root: JsonObject, chain: tuple[FieldPlan, ...], value: object, field_path: str) -> None:
-    target = root
-    for field in chain[:-1]:
-        target = _child(target, field, field_path)
-    leaf = chain[-1]
-    if leaf.name in target or leaf.json_name in target:
-        raise InvalidArgument(f"field {field_path} is set by both the path and the body")
-    target[leaf.name] = value
-
-
-def _child(target: JsonObject, field: FieldPlan, field_path: str) -> JsonObject:
-    key = field.json_name if field.json_name in target else field.name
-    child = target.get(key)
-    if child is None:
-        child = target[key] = {}
-    if not isinstance(child, dict):
-        raise InvalidArgument(
-            f"field {field.name} of the body must be a JSON object to take path variable "
-            f"{field_path}"
-        )
-    return child
-
-
-def _check(
-    root: JsonObject, message: MessagePlan, messages: Mapping[str, MessagePlan], limit: int
-) -> None:
-    """Walk the request JSON without recursion, before json_format recurses through it: depth,
-    a field given twice (by proto and JSON name), two members of a oneof, bytes and floats."""
-    pending: list[_Pending] = [(root, message, "", 1, 1)]
-    while pending:
-        value, plan, path, depth, step = pending.pop()
-        if depth > limit:
-            raise InvalidArgument(
-                f"JSON nests deeper than {limit} levels (in {path or 'the top level'})"
-            )
-        if isinstance(value, dict) and plan is not None:
-            _check_message(value, plan, messages, path, depth, pending)
-        elif isinstance(value, dict | list):
-            items = value.values() if isinstance(value, dict) else value
-            pending.extend(
-                (v, None, path, depth + step, step) for v in items if isinstance(v, _CONTAINERS)
-            )
-
-
-def _check_message(
-    obj: JsonObject,
-    message: MessagePlan,
-    messages: Mapping[str, MessagePlan],
-    path: str,
-    depth: int,
-    pending: list[_Pending],
-) -> None:
-    seen: dict[str, str] = {}  # proto name -> the key that set it
-    oneofs: dict[str, str] = {}  # oneof name -> the member that set it
-    for key, value in obj.items():
-        field = message.fields.get(key)
-        if field is None:  # json_format reports it, or drops it with ignore_unknown_body_fields
-            if isinstance(value, _CONTAINERS):
-                pending.append((value, None, path, depth + 1, 1))
-            continue
-        name = field.name
-        if name in seen:
-            raise InvalidArgument(
-                f"field {_join(path, name)} is given twice "
-                f"(as {quote(seen[name])} and {quote(key)})"
-            )
-        seen[name] = key
-        if field.oneof is not None and value is not None:
-            other = oneofs.setdefault(field.oneof, name)
-            if other != name:
-                raise InvalidArgument(
-                    f"oneof {_join(path, field.oneof)} has two members set: "
-                    f"{_join(path, other)}, {_join(path, name)}"
-                )
-        if field.normalize is not None:
-            _normalize(obj, key, field, field.normalize, _join(path, name))
-        if not isinstance(value, _CONTAINERS):
-            continue
-        here = _join(path, name)
-        plan = messages[field.message] if field.message is not None else None
-        if plan is None:
-            step = 2 if field.type_name in _STRUCTS else 1
-            pending.append((value, None, here, depth + step, step))
-        elif field.is_map and isinstance(value, dict):
-            pending.extend(
-                (v, plan, f"{here}[{k}]", depth + 2, 1)
-                for k, v in value.items()
-                if isinstance(v, _CONTAINERS)
-            )
-        elif field.repeated and isinstance(value, list):
-            pending.extend(
-                (v, plan, f"{here}[{i}]", depth + 2, 1)
-                for i, v in enumerate(value)
-                if isinstance(v, _CONTAINERS)
-            )
-        else:
-            single = not field.repeated and not field.is_map
-            pending.append((value, plan if single else None, here, depth + 1, 1))
-
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
-def _normalize(
-    obj: JsonObject, key: str, field: FieldPlan, normalize: JsonNormalizer, here: str
-) -> None:
-    value = obj[key]
-    if field.repeated and isinstance(value, list):
-        value[:] = [normalize(item, f"{here}[{i}]") for i, item in enumerate(value)]
-    elif field.is_map and isinstance(value, dict):
-        for k, item in value.items():
-            value[k] = normalize(item, f"{here}[{k}]")
-    else:
-        obj[key] = normalize(value, here)
-
-
-def _mask_paths(
-    body: JsonObject, message: MessagePlan, messages: Mapping[str, MessagePlan]
-) -> list[str]:
-    # grpc-gateway's FieldMaskFromRequestBody, breadth first, in proto names.
-    paths: list[str] = []
-    queue: deque[tuple[JsonObject, MessagePlan, str]] = deque([(body, message, "")])
-    while queue:
-        obj, plan, prefix = queue.popleft()
-        for key, value in obj.items():
-            field = plan.fields.get(key)
-            if field is None:
-                continue
-            here = prefix + field.name
-            single = field.message is not None and not field.repeated and not field.is_map
-            if single and isinstance(value, dict) and field.message is not None:
-                queue.append((value, messages[field.message], here + "."))
-            else:
-                paths.append(here)
-    return paths
 
 
 def _parse(
