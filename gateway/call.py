@@ -86,6 +86,17 @@ class Policy(Protocol):
 Step = Callable[[Call], Call]  # a policy's whole effect as a synchronous rewrite of the call
 
 
+class StepPolicy:
+    """Base of a policy whose whole effect is `step`: chain() runs the step as a plain
+    function; called as a Policy, it runs the step, then the rest of the chain."""
+
+    def step(self, call: Call) -> Call:
+        raise NotImplementedError
+
+    async def __call__(self, call: Call, call_next: Handler) -> Reply:
+        return await call_next(self.step(call))
+
+
 def chain(policies: Sequence[Policy], terminal: Handler) -> Handler:
     """Compose so that policies[0] runs first and `terminal` runs last.
 
@@ -110,13 +121,6 @@ def chain(policies: Sequence[Policy], terminal: Handler) -> Handler:
 def _with_steps(steps: Sequence[Step], call_next: Handler) -> Handler:
     if not steps:
         return call_next
-    if len(steps) == 1:
-        only = steps[0]
-
-        def one(call: Call) -> Awaitable[Reply]:
-            return call_next(only(call))
-
-        return one
     fused = tuple(steps)
 
     def several(call: Call) -> Awaitable[Reply]:

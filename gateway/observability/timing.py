@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from time import perf_counter
 
-from gateway.call import Call, Handler, Reply
+from gateway.call import Call, Handler, Reply, StepPolicy
 from gateway.errors import Code, GatewayError
 from gateway.observability.accesslog import AccessLog
 from gateway.observability.exchange import CURRENT, Exchange
@@ -82,7 +82,7 @@ class Observe:
             self._access_log.write(exchange)
 
 
-class NotePrincipal:
+class NotePrincipal(StepPolicy):
     """Right after authentication: the exchange learns who is calling (for the access log)."""
 
     def step(self, call: Call) -> Call:
@@ -90,9 +90,6 @@ class NotePrincipal:
         if exchange is not None and call.principal is not None:
             exchange.user = call.principal.subject
         return call
-
-    async def __call__(self, call: Call, call_next: Handler) -> Reply:
-        return await call_next(self.step(call))
 
 
 class BackendTap:

@@ -17,7 +17,7 @@ import re
 from gateway.auth.apikeys import ApiKeyVerifier
 from gateway.auth.common import rejected, required
 from gateway.auth.tokens import JwtVerifier
-from gateway.call import Call, Handler, Reply, Step
+from gateway.call import Call, Handler, Reply, Step, StepPolicy
 from gateway.config import Auth, Authorization
 from gateway.errors import PermissionDenied
 
@@ -84,7 +84,7 @@ def _bearer_token(value: str | bytes) -> str:
     return token
 
 
-class Authorize:
+class Authorize(StepPolicy):
     """The first AccessRule whose pattern matches the method decides; else the default access.
 
     public: anyone. authenticated: a principal. roles / scopes: any one of the listed roles, and
@@ -116,6 +116,3 @@ class Authorize:
             raise PermissionDenied(f"{call.method} requires one of the scopes: "
                                    + ", ".join(rule.scopes))
         return call
-
-    async def __call__(self, call: Call, call_next: Handler) -> Reply:
-        return await call_next(self.step(call))

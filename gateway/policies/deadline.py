@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 
-from gateway.call import Call, Handler, Reply
+from gateway.call import Call, StepPolicy
 from gateway.errors import DeadlineExceeded, InvalidArgument
 
 # PROTOCOL-HTTP2: TimeoutValue is at most 8 ASCII digits; TimeoutUnit one of H M S m u n.
@@ -36,7 +36,7 @@ def parse_x_timeout(text: str) -> float:
     return int(text) / 1000.0
 
 
-class Deadline:
+class Deadline(StepPolicy):
     """Every call leaves with a deadline: the least of the client's and the method's timeout."""
 
     def __init__(self, timeout_s: Mapping[str, float], default_s: float = 15.0,
@@ -53,6 +53,3 @@ class Deadline:
         if deadline <= now:
             raise DeadlineExceeded(f"deadline exceeded before calling {call.method}")
         return call.evolve(deadline=deadline)
-
-    async def __call__(self, call: Call, call_next: Handler) -> Reply:
-        return await call_next(self.step(call))

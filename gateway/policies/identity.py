@@ -26,7 +26,7 @@ import hmac
 import re
 from collections.abc import Sequence
 
-from gateway.call import Call, Handler, Metadata, Principal, Reply
+from gateway.call import Call, Metadata, Principal, StepPolicy
 from gateway.policies.request_id import HEADER as REQUEST_ID
 
 USER_PREFIX = "x-user-"
@@ -44,7 +44,7 @@ def normalise(key: str) -> str:
     return name
 
 
-class StripGatewayOwned:
+class StripGatewayOwned(StepPolicy):
     """Removes every client-sent key that only the gateway may author, in every spelling."""
 
     def __init__(self, patterns: Sequence[str]) -> None:
@@ -61,9 +61,6 @@ class StripGatewayOwned:
         if not any(self.owned(key) for key, _ in call.metadata):
             return call
         return call.evolve(metadata=tuple((k, v) for k, v in call.metadata if not self.owned(k)))
-
-    async def __call__(self, call: Call, call_next: Handler) -> Reply:
-        return await call_next(self.step(call))
 
 
 def identity_metadata(principal: Principal) -> tuple[tuple[str, str], ...]:
@@ -108,7 +105,7 @@ def _identity_key(key: str) -> bool:
     return name.startswith(USER_PREFIX) or name == SIGNATURE
 
 
-class InjectIdentity:
+class InjectIdentity(StepPolicy):
     """Replaces any identity metadata with the principal's (none for anonymous calls)."""
 
     def __init__(self, secret: bytes | None = None) -> None:
@@ -125,6 +122,3 @@ class InjectIdentity:
                 signature = sign_identity(fields, call.request_id, self._secret)
                 metadata = (*metadata, (SIGNATURE, signature))
         return call.evolve(metadata=metadata)
-
-    async def __call__(self, call: Call, call_next: Handler) -> Reply:
-        return await call_next(self.step(call))

@@ -6,7 +6,7 @@ import itertools
 import re
 import secrets
 
-from gateway.call import Call, Handler, Metadata, Reply
+from gateway.call import Call, Metadata, StepPolicy
 
 HEADER = "x-request-id"
 _WELL_FORMED = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -28,13 +28,10 @@ def request_id_from(metadata: Metadata) -> str:
     return new_request_id()
 
 
-class PropagateRequestId:
+class PropagateRequestId(StepPolicy):
     """Every backend call carries exactly one x-request-id: the one the edge put on the Call."""
 
     def step(self, call: Call) -> Call:
         request_id = call.request_id or request_id_from(call.metadata)
         metadata = tuple((k, v) for k, v in call.metadata if k != HEADER)
         return call.evolve(request_id=request_id, metadata=(*metadata, (HEADER, request_id)))
-
-    async def __call__(self, call: Call, call_next: Handler) -> Reply:
-        return await call_next(self.step(call))
