@@ -10,24 +10,18 @@ import os
 import resource
 import signal
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.loadgen import LoadResult
 from bench.procs import (
     BenchError,
     Fleet,
     Running,
-    cpu_seconds,
-    cpu_times,
     reset_peak_rss,
-    tree_cpu_seconds,
-    tree_peak_rss_bytes,
 )
-from bench.report import LOADGEN, MIB, RUNNER, Measurement, Row
+from bench.report import MIB, RUNNER, Measurement, Row
 from bench.run import ROOT, cpu_for, environment
 from bench.scenarios import Launch, Scenario
 
@@ -86,40 +80,6 @@ def start(fleet: Fleet, scenario: Scenario, layout: str, label: str) -> dict[str
                               cpu_for(layout, proc.role, scenario.under_test), proc.instances)
         ports.update({f"{proc.role}.{name}": port for name, port in running.ports.items()})
     return ports
-
-
-def measured(fleet: Fleet, scenario: Scenario, layout: str,
-             load: Callable[[], LoadResult]) -> Measurement:
-    """Run `load` and account for it as bench.run does: CPU of every process tree of the
-    fleet, of the load generator and of the runner, host CPU (for `foreign`), peak RSS."""
-    trees = {r.role: r.tree() for r in fleet.running}
-    for pids in trees.values():
-        reset_peak_rss_tree(pids)
-    before = {role: tree_cpu_seconds(pids) for role, pids in trees.items()}
-    runner_before = cpu_seconds(os.getpid())
-    host_before = cpu_times()
-    started = time.monotonic()
-    result = load()
-    wall = time.monotonic() - started
-    host_after = cpu_times()
-    alive(fleet)
-    for running in fleet.running:
-        if running.tree() != trees[running.role]:  # its CPU time would be wrong
-            raise BenchError(f"the processes of {running.role} changed during the run; "
-                             f"see {running.log}")
-    cpu_s = {role: tree_cpu_seconds(pids) - before[role] for role, pids in trees.items()}
-    cpu_s[RUNNER] = cpu_seconds(os.getpid()) - runner_before
-    return Measurement(
-        scenario=scenario.name, concurrency=result.concurrency, repetition=0,
-        under_test=scenario.under_test, load=result, wall_s=wall,
-        cpu_s={**cpu_s, LOADGEN: result.loadgen_cpu_s},
-        peak_rss={role: tree_peak_rss_bytes(pids) for role, pids in trees.items()},
-        cpu_of={**{r.role: r.cpu for r in fleet.running},
-                **{role: cpu_for(layout, role, scenario.under_test) for role in (LOADGEN, RUNNER)}},
-        host={cpu: (busy - host_before[cpu][0], steal - host_before[cpu][1])
-              for cpu, (busy, steal) in host_after.items()},
-        processes={role: len(pids) for role, pids in trees.items()},
-    )
 
 
 def warnings(measurement: Measurement, layout: str) -> list[str]:

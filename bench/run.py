@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import importlib.metadata
 import json
 import os
@@ -19,14 +20,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from bench.check import checked_target, grpc_frame, request_message
-from bench.loadgen import run_load, split_concurrency
+from bench.loadgen import LoadResult, run_load, split_concurrency
 from bench.procs import (
     LOOPBACK,
     BenchError,
@@ -251,42 +252,52 @@ def run_scenario(scenario: Scenario, repetition: int, plan: Plan, layout: str, f
             log = logs / f"{scenario.name}.c{conc}.{target.tool}.log"
             if plan.warmup_s:
                 run_load(target, conc, plan.warmup_s, loadgen_cpu, log)
-            trees = {r.role: r.tree() for r in fleet.running}
-            for pids in trees.values():
-                for pid in pids:
-                    reset_peak_rss(pid)
-            before = {role: tree_cpu_seconds(pids) for role, pids in trees.items()}
-            runner_before = cpu_seconds(os.getpid())
-            host_before = cpu_times()
-            start = time.monotonic()
-            result = run_load(target, conc, plan.duration_s, loadgen_cpu, log)
-            wall = time.monotonic() - start
-            host_after = cpu_times()
-            for running in fleet.running:
-                if running.proc.poll() is not None:
-                    raise BenchError(f"{running.role} exited with {running.proc.returncode} "
-                                     f"during the run; see {running.log}")
-                if running.tree() != trees[running.role]:  # its CPU time would be wrong
-                    raise BenchError(f"the processes of {running.role} changed during the run "
-                                     f"(before: {trees[running.role]}, after: {running.tree()})"
-                                     f"; see {running.log}")
-            cpu_s = {role: tree_cpu_seconds(pids) - before[role] for role, pids in trees.items()}
-            cpu_s[RUNNER] = cpu_seconds(os.getpid()) - runner_before
-            measurement = Measurement(
-                scenario=scenario.name, concurrency=conc, repetition=repetition,
-                under_test=scenario.under_test, load=result, wall_s=wall,
-                cpu_s={**cpu_s, LOADGEN: result.loadgen_cpu_s},
-                peak_rss={role: tree_peak_rss_bytes(pids) for role, pids in trees.items()},
-                cpu_of={**{r.role: r.cpu for r in fleet.running}, LOADGEN: loadgen_cpu,
-                        RUNNER: cpu_for(layout, RUNNER, scenario.under_test)},
-                host={cpu: (busy - host_before[cpu][0], steal - host_before[cpu][1])
-                      for cpu, (busy, steal) in host_after.items()},
-                processes={role: len(pids) for role, pids in trees.items()},
-            )
+            measurement = measured(
+                fleet, scenario, layout,
+                functools.partial(run_load, target, conc, plan.duration_s, loadgen_cpu, log),
+                conc, repetition)
             measurements.append(measurement)
             _progress(measurement, plan)
             if not measurement.ok:
-                failures[(scenario.name, conc)] = f"errors: {result.errors}"
+                failures[(scenario.name, conc)] = f"errors: {measurement.load.errors}"
+
+
+def measured(fleet: Fleet, scenario: Scenario, layout: str, load: Callable[[], LoadResult],
+             concurrency: int, repetition: int = 0) -> Measurement:
+    """Run `load` and account for it: CPU of every process tree of the fleet, of the load
+    generator and of this runner, host CPU (for `foreign`), peak RSS per tree."""
+    trees = {r.role: r.tree() for r in fleet.running}
+    for pids in trees.values():
+        for pid in pids:
+            reset_peak_rss(pid)
+    before = {role: tree_cpu_seconds(pids) for role, pids in trees.items()}
+    runner_before = cpu_seconds(os.getpid())
+    host_before = cpu_times()
+    start = time.monotonic()
+    result = load()
+    wall = time.monotonic() - start
+    host_after = cpu_times()
+    for running in fleet.running:
+        if running.proc.poll() is not None:
+            raise BenchError(f"{running.role} exited with {running.proc.returncode} "
+                             f"during the run; see {running.log}")
+        if running.tree() != trees[running.role]:  # its CPU time would be wrong
+            raise BenchError(f"the processes of {running.role} changed during the run "
+                             f"(before: {trees[running.role]}, after: {running.tree()})"
+                             f"; see {running.log}")
+    cpu_s = {role: tree_cpu_seconds(pids) - before[role] for role, pids in trees.items()}
+    cpu_s[RUNNER] = cpu_seconds(os.getpid()) - runner_before
+    return Measurement(
+        scenario=scenario.name, concurrency=concurrency, repetition=repetition,
+        under_test=scenario.under_test, load=result, wall_s=wall,
+        cpu_s={**cpu_s, LOADGEN: result.loadgen_cpu_s},
+        peak_rss={role: tree_peak_rss_bytes(pids) for role, pids in trees.items()},
+        cpu_of={**{r.role: r.cpu for r in fleet.running},
+                **{role: cpu_for(layout, role, scenario.under_test) for role in (LOADGEN, RUNNER)}},
+        host={cpu: (busy - host_before[cpu][0], steal - host_before[cpu][1])
+              for cpu, (busy, steal) in host_after.items()},
+        processes={role: len(pids) for role, pids in trees.items()},
+    )
 
 
 def _progress(m: Measurement, plan: Plan) -> None:

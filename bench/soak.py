@@ -22,7 +22,6 @@ from bench.memory import (
     OUT,
     guarded,
     linear_slope,
-    measured,
     mib,
     start,
     tree_rss_bytes,
@@ -32,7 +31,7 @@ from bench.memory import (
 )
 from bench.procs import LOOPBACK, BenchError, Fleet, tree_cpu_seconds
 from bench.report import LOADGEN, Measurement
-from bench.run import cpu_for
+from bench.run import cpu_for, measured
 from bench.scenarios import SCENARIOS, Scenario
 
 WARMUP_S = 60.0  # RSS growth is measured from the first sample after this (at most 1/4 run)
@@ -185,7 +184,7 @@ def soak(scenario: Scenario, duration_s: float, fraction: float, interval_s: flo
         peak_log = logs / f"soak-{scenario.name}.peak.{target.tool}.log"
         run_load(target, PEAK_CONCURRENCY, PEAK_WARMUP_S, loadgen_cpu, peak_log)
         peak = measured(fleet, scenario, layout, lambda: run_load(
-            target, PEAK_CONCURRENCY, peak_s, loadgen_cpu, peak_log))
+            target, PEAK_CONCURRENCY, peak_s, loadgen_cpu, peak_log), PEAK_CONCURRENCY)
         if peak.load.error_count:
             raise BenchError(f"the peak run had errors: {peak.load.errors}")
         rate = fraction * peak.load.rps
@@ -206,7 +205,7 @@ def soak(scenario: Scenario, duration_s: float, fraction: float, interval_s: flo
                 requests_log.unlink()  # one line per request: tens of MB after 10 minutes
 
         with Sampler(under_test(fleet, scenario).tree(), interval_s) as sampler:
-            paced_run = measured(fleet, scenario, layout, paced)
+            paced_run = measured(fleet, scenario, layout, paced, CLIENTS)
         if sampler.failure:
             raise BenchError(sampler.failure)
     return Soak(peak, rate, paced_run, tuple(sampler.samples))
