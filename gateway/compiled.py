@@ -11,6 +11,7 @@ from google.protobuf.descriptor_pb2 import MethodOptions
 from gateway.bff.spec import AggregatePlan, compile_aggregates
 from gateway.call import Kind
 from gateway.config import GatewayConfig
+from gateway.configcheck import check_names
 from gateway.edges.rest import Endpoint
 from gateway.edges.rpc import MethodInfo
 from gateway.errors import ConfigError
@@ -50,6 +51,7 @@ def compile_config(config: GatewayConfig) -> Compiled:
                 f"backends.{name}.services: {', '.join(backend.services)} matches no service "
                 f"of the loaded descriptors ({', '.join(sorted(schema.services)) or 'none'})"
             )
+    check_names(config, schema, services)  # every method name and pattern names something
     methods = {
         f"/{service}/{method.name}": MethodInfo(_kind(method), _idempotent(method))
         for service in services
