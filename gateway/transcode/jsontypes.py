@@ -33,20 +33,30 @@ _OBJECTS: Final = frozenset({"google.protobuf.Struct", "google.protobuf.Any",
                              "google.protobuf.Empty"})
 
 
-def type_error(root: object, message: Descriptor) -> str | None:
+def type_error(root: object, message: Descriptor, body_field: str | None = None) -> str | None:
     """The first value in `root` (a request's JSON) of a type its field cannot take, in words;
-    None when every value has a type its field accepts (the problem lies elsewhere)."""
+    None when every value has a type its field accepts (the problem lies elsewhere).
+
+    `body_field`: the top-level field the HTTP body fills (`body: "user"`); paths below it are
+    named as the client wrote them, from the body's top (`email`, not `user.email`).
+    """
     if not isinstance(root, dict):
         return None
-    return _message(root, message, "")
+    return _message(root, message, "", body_field)
 
 
-def _message(obj: dict[str, object], message: Descriptor, path: str) -> str | None:
+def _message(obj: dict[str, object], message: Descriptor, path: str,
+             body_field: str | None = None) -> str | None:
     by_json = {field.json_name: field for field in message.fields}
     for key, value in obj.items():
         field = message.fields_by_name.get(key) or by_json.get(key)
         if field is None or value is None:
             continue  # unknown keys and nulls: json_format's own messages are clear
+        if key == body_field and field.message_type is not None and isinstance(value, dict):
+            problem = _message(value, field.message_type, "")
+            if problem is not None:
+                return f"{problem} (in the body)"
+            continue
         here = f"{path}.{key}" if path else key
         problem = _field(field, value, here)
         if problem is not None:

@@ -143,7 +143,8 @@ class RequestDecoder:
         query_set = self._merge_query(root, query)
         check_json(root, self.root, self.messages, self.options.max_json_depth)
         message = self.message_class()
-        _parse(root, message, self.route.input, self.pool, self.options)
+        body_name = self.body_field.name if self.body_field is not None else None
+        _parse(root, message, self.route.input, body_name, self.pool, self.options)
         if self.body_mode == "raw" and (body or content_type):
             target = message if self.body_field is None else getattr(message, self.body_field.name)
             raw: dict[str, object] = {"content_type": content_type, "data": body}
@@ -307,8 +308,8 @@ def _plain_string_path(route: Route, path: tuple[PathVariable, ...], body_mode: 
 
 
 def _parse(
-    root: JsonObject, message: Message, descriptor: Descriptor, pool: DescriptorPool,
-    options: DecodeOptions
+    root: JsonObject, message: Message, descriptor: Descriptor, body_field: str | None,
+    pool: DescriptorPool, options: DecodeOptions
 ) -> None:
     # The one seam for json_format.ParseError; its first line names the field and the problem.
     try:
@@ -321,5 +322,5 @@ def _parse(
         )
     except json_format.ParseError as exc:
         # A value of the wrong JSON type: said in plain words, with the whole field path.
-        problem = type_error(root, descriptor) or str(exc).partition("\n")[0]
+        problem = type_error(root, descriptor, body_field) or str(exc).partition("\n")[0]
         raise InvalidArgument(problem) from None

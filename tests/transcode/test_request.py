@@ -154,6 +154,14 @@ def test_a_wrong_json_type_names_the_field_and_the_type_in_plain_words(
     assert "bytes-like" not in caught.value.message and "got '" not in caught.value.message
 
 
+def test_a_wrong_type_under_a_body_field_is_named_from_the_body(schema: Schema) -> None:
+    table = compile_routes(schema, services={"users.v1.Users"})
+    decoder, bindings = _decoder(schema, table, "POST /v1/users")  # body: "user"
+    with pytest.raises(InvalidArgument) as caught:
+        decoder.decode(bindings, [], b'{"email": "a@b.c", "roles": "admin"}', "application/json")
+    assert caught.value.message == "field roles must be an array, not a string (in the body)"
+
+
 # --- depth limits: checked before json_format recurses
 
 
