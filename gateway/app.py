@@ -186,7 +186,8 @@ def _rest_edge(runtime: Runtime) -> RestEdge:
     compiled, config = runtime.compiled, runtime.compiled.config
     return RestEdge(compiled.schema, compiled.table, compiled.endpoints, runtime.pipeline,
                     config.transcoding, config.cors, compiled.openapi,
-                    (config.auth.api_key_header,), runtime.trusted_proxies)
+                    (config.auth.api_key_header,), runtime.trusted_proxies,
+                    runtime.observability.refused)
 
 
 def _rpc_edge(runtime: Runtime) -> RpcEdge:
