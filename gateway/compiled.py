@@ -37,6 +37,13 @@ class Compiled:
     openapi: Mapping[str, object] | None
     aggregates: Mapping[str, AggregatePlan]  # served by the BFF executor, not a backend
 
+    @property
+    def served_services(self) -> tuple[str, ...]:
+        """Every proto service the gateway answers: backends' and aggregates' (reflection and
+        grpc.health.v1 list these)."""
+        aggregate_services = {method[1:].partition("/")[0] for method in self.aggregates}
+        return (*self.services, *sorted(aggregate_services - set(self.services)))
+
 
 def compile_config(config: GatewayConfig) -> Compiled:
     schema = load_descriptors(config.descriptors)
