@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("check", help="validate a config without serving; print its routes")
     check.add_argument("--config", type=Path, required=True, help="the gateway YAML file")
     commands.add_parser("config-schema", help="print the config file's JSON Schema")
+    deps = commands.add_parser("proto-deps", help="copy google/api/*.proto into DIR, for buf "
+                               "or protoc -I DIR (builds descriptor sets offline)")
+    deps.add_argument("dir", type=Path)
     token = commands.add_parser("demo-token", help="mint a token the demo gateway accepts")
     token.add_argument("--sub", default="u-1001", help="the subject (becomes x-user-id)")
     token.add_argument("--roles", default="", help="comma-separated roles, e.g. admin")
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--public-key", action="store_true",
                        help="print the demo issuer's public key (PEM) instead of a token")
     options = parser.parse_args(argv)
-    if options.command in ("check", "config-schema"):
+    if options.command in ("check", "config-schema", "proto-deps"):
         return _inspect(options)
     if options.command == "demo-token":
         roles = [role for role in options.roles.split(",") if role]
@@ -128,11 +131,17 @@ def _supervise(path: Path, count: int) -> int:
 
 
 def _inspect(options: argparse.Namespace) -> int:
-    """The commands that read a config or its models and serve nothing."""
+    """The commands that read a config, its models or the protos, and serve nothing."""
     if options.command == "check":
         from gateway.routelist import check
 
         return check(options.config, sys.stdout, sys.stderr)
+    if options.command == "proto-deps":
+        from gateway.protoset import copy_http_protos
+
+        for path in copy_http_protos(options.dir):
+            print(path)
+        return 0
     from gateway.configschema import schema_text
 
     sys.stdout.write(schema_text())

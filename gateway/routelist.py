@@ -33,7 +33,8 @@ def check(path: Path, out: TextIO, err: TextIO) -> int:
         return 2
     rows = list(route_rows(compiled))
     out.write(format_table([HEADER, *rows]))
-    print(f"gateway: {path} is valid: {len(rows)} routes", file=err)
+    print(f"gateway: {path} is valid: {len(rows)} route{'' if len(rows) == 1 else 's'}",
+          file=err)
     return 0
 
 
