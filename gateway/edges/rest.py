@@ -162,22 +162,9 @@ class RestEdge:
         except GatewayError as exc:
             request_id = request_id or request_id_from(())
             if not in_chain and tables.refused is not None:
-                tables.refused(self._refused_call(request, route, request_id), exc,
-                               time.monotonic() - started)
+                tables.refused(_refused_call(request, route, request_id, tables.trusted_proxies),
+                               exc, time.monotonic() - started)
             return self.error_response(exc, request_id, started)
-
-    def _refused_call(self, request: web.BaseRequest, route: Route | None,
-                      request_id: str) -> Call:
-        """What the log and the metrics may know of a refused request: no header but the
-        trace context, no path (the route, or UNMATCHED), never a credential."""
-        traceparent = request.headers.get("traceparent")
-        return Call(
-            method=route.method if route is not None else UNMATCHED, payload=b"",
-            metadata=(("traceparent", traceparent),) if traceparent is not None else (),
-            peer=client_ip(request.remote or "", request.headers.getall("X-Forwarded-For", ()),
-                           self.tables.trusted_proxies),
-            request_id=request_id, edge="rest",
-        )
 
     async def _read_body(self, request: web.BaseRequest, max_body: int) -> bytes:
         if request.content_length is not None and request.content_length > max_body:
@@ -250,6 +237,20 @@ class RestEdge:
             status=exc.http_status, body=orjson.dumps(status_json(self.tables.schema, exc)),
             content_type=JSON, headers=headers,
         )
+
+
+def _refused_call(request: web.BaseRequest, route: Route | None, request_id: str,
+                  trusted_proxies: tuple[Network, ...]) -> Call:
+    """What the log and the metrics may know of a request refused before the chain: no header
+    but the trace context, no path (the route, or UNMATCHED), never a credential."""
+    traceparent = request.headers.get("traceparent")
+    return Call(
+        method=route.method if route is not None else UNMATCHED, payload=b"",
+        metadata=(("traceparent", traceparent),) if traceparent is not None else (),
+        peer=client_ip(request.remote or "", request.headers.getall("X-Forwarded-For", ()),
+                       trusted_proxies),
+        request_id=request_id, edge="rest",
+    )
 
 
 def _client_deadline(request: web.BaseRequest, now: float) -> float | None:
