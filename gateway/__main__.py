@@ -1,4 +1,5 @@
-"""Command line: `python -m gateway serve --config gateway.yaml [--workers N]` and
+"""Command line: `python -m gateway serve --config gateway.yaml [--workers N]`,
+`python -m gateway check --config gateway.yaml`, `python -m gateway config-schema` and
 `python -m gateway demo`."""
 
 from __future__ import annotations
@@ -40,16 +41,29 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--rest-port", type=int, default=8080)
     demo.add_argument("--grpc-port", type=int, default=9090)
+    check = commands.add_parser("check", help="validate a config without serving; print its routes")
+    check.add_argument("--config", type=Path, required=True, help="the gateway YAML file")
+    commands.add_parser("config-schema", help="print the config file's JSON Schema")
+    deps = commands.add_parser("proto-deps", help="copy google/api/*.proto into DIR, for buf "
+                               "or protoc -I DIR (builds descriptor sets offline)")
+    deps.add_argument("dir", type=Path)
     token = commands.add_parser("demo-token", help="mint a token the demo gateway accepts")
     token.add_argument("--sub", default="u-1001", help="the subject (becomes x-user-id)")
     token.add_argument("--roles", default="", help="comma-separated roles, e.g. admin")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    token.add_argument("--public-key", action="store_true",
+                       help="print the demo issuer's public key (PEM) instead of a token")
     options = parser.parse_args(argv)
+    if options.command in ("check", "config-schema", "proto-deps"):
+        return _inspect(options)
     if options.command == "demo-token":
         roles = [role for role in options.roles.split(",") if role]
-        from gateway.demo import mint_demo_token
+        from gateway.demo import demo_public_pem, mint_demo_token
 
-        print(mint_demo_token(options.sub, roles, options.ttl))
+        if options.public_key:
+            sys.stdout.write(demo_public_pem())
+        else:
+            print(mint_demo_token(options.sub, roles, options.ttl))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -114,6 +128,24 @@ def _supervise(path: Path, count: int) -> int:
     finally:
         for sock in held:
             sock.close()
+
+
+def _inspect(options: argparse.Namespace) -> int:
+    """The commands that read a config, its models or the protos, and serve nothing."""
+    if options.command == "check":
+        from gateway.routelist import check
+
+        return check(options.config, sys.stdout, sys.stderr)
+    if options.command == "proto-deps":
+        from gateway.protoset import copy_http_protos
+
+        for path in copy_http_protos(options.dir):
+            print(path)
+        return 0
+    from gateway.configschema import schema_text
+
+    sys.stdout.write(schema_text())
+    return 0
 
 
 def _positive(text: str) -> int:

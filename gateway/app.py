@@ -95,7 +95,7 @@ class RunningGateway:
             # the collector so its cyclic garbage can go once it drains.
             gc.unfreeze()
             if self.health is not None:  # reflection keeps the services listed at start
-                for service in runtime.compiled.services:
+                for service in runtime.compiled.served_services:
                     await self.health.set(service, SERVING)
             self._reloaded(True)
             log.info("config reloaded: generation %d serving, %d replaced still draining",
@@ -186,7 +186,8 @@ def _rest_edge(runtime: Runtime) -> RestEdge:
     compiled, config = runtime.compiled, runtime.compiled.config
     return RestEdge(compiled.schema, compiled.table, compiled.endpoints, runtime.pipeline,
                     config.transcoding, config.cors, compiled.openapi,
-                    (config.auth.api_key_header,), runtime.trusted_proxies)
+                    (config.auth.api_key_header,), runtime.trusted_proxies,
+                    runtime.observability.refused)
 
 
 def _rpc_edge(runtime: Runtime) -> RpcEdge:
@@ -224,7 +225,8 @@ async def _start_grpc(edge: RpcEdge, compiled: Compiled, listener: Listener, reu
     server = grpc.aio.server(handlers=[edge], options=[("grpc.so_reuseport", int(reuse_port))])
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = [*compiled.services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+    names = [*compiled.served_services,
+             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server, pool=compiled.schema.pool)
     address = f"{listener.host}:{listener.port}"
@@ -233,7 +235,7 @@ async def _start_grpc(edge: RpcEdge, compiled: Compiled, listener: Listener, reu
     else:
         port = server.add_secure_port(address, grpc_server_credentials(listener.tls))
     await server.start()
-    for service in ("", *compiled.services):
+    for service in ("", *compiled.served_services):
         await health_servicer.set(service, SERVING)
     return server, port, health_servicer
 

@@ -11,6 +11,7 @@ from google.protobuf.descriptor_pb2 import MethodOptions
 from gateway.bff.spec import AggregatePlan, compile_aggregates
 from gateway.call import Kind
 from gateway.config import GatewayConfig
+from gateway.configcheck import check_names
 from gateway.edges.rest import Endpoint
 from gateway.edges.rpc import MethodInfo
 from gateway.errors import ConfigError
@@ -36,6 +37,13 @@ class Compiled:
     openapi: Mapping[str, object] | None
     aggregates: Mapping[str, AggregatePlan]  # served by the BFF executor, not a backend
 
+    @property
+    def served_services(self) -> tuple[str, ...]:
+        """Every proto service the gateway answers: backends' and aggregates' (reflection and
+        grpc.health.v1 list these)."""
+        aggregate_services = {method[1:].partition("/")[0] for method in self.aggregates}
+        return (*self.services, *sorted(aggregate_services - set(self.services)))
+
 
 def compile_config(config: GatewayConfig) -> Compiled:
     schema = load_descriptors(config.descriptors)
@@ -50,6 +58,7 @@ def compile_config(config: GatewayConfig) -> Compiled:
                 f"backends.{name}.services: {', '.join(backend.services)} matches no service "
                 f"of the loaded descriptors ({', '.join(sorted(schema.services)) or 'none'})"
             )
+    check_names(config, schema, services)  # every method name and pattern names something
     methods = {
         f"/{service}/{method.name}": MethodInfo(_kind(method), _idempotent(method))
         for service in services

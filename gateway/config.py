@@ -232,12 +232,13 @@ class StaticKey(_Model):
 
     kid: str | None = None
     pem: str | None = None
+    pem_env: str | None = Field(default=None, min_length=1)  # the PEM from this env variable
     jwk: Mapping[str, object] | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> StaticKey:
-        if (self.pem is None) == (self.jwk is None):
-            raise ValueError("set exactly one of pem or jwk")
+        if sum(form is not None for form in (self.pem, self.pem_env, self.jwk)) != 1:
+            raise ValueError("set exactly one of pem, pem_env or jwk")
         return self
 
 
@@ -432,6 +433,18 @@ def identity_secret(auth: Auth) -> bytes | None:
     if len(secret) < 16:
         raise ConfigError(f"auth.identity_hmac_secret_env: ${name} must hold at least 16 bytes")
     return secret
+
+
+def static_key_pem(key: StaticKey) -> str | None:
+    """A static key's PEM: from the file, or from the environment variable `pem_env` names (a
+    key handed to the deployment); None for a JWK. A named variable that is unset is a
+    ConfigError (at start or reload)."""
+    if key.pem_env is None:
+        return key.pem
+    value = os.environ.get(key.pem_env, "").strip()
+    if not value:
+        raise ConfigError(f"auth.issuers.keys.pem_env: ${key.pem_env} must hold a PEM public key")
+    return value
 
 
 def admin_token_digest(admin: AdminApi) -> bytes:

@@ -49,9 +49,14 @@ def mint_demo_token(subject: str, roles: list[str], ttl_s: int = 3600) -> str:
     return jwt.encode(claims, demo_signing_key(), algorithm="RS256", headers={"kid": DEMO_KID})
 
 
-def demo_auth() -> dict[str, Any]:
-    public = demo_signing_key().public_key().public_bytes(
+def demo_public_pem() -> str:
+    """The demo issuer's public key in PEM (deploy/gateway.yaml reads it from the environment)."""
+    return demo_signing_key().public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def demo_auth() -> dict[str, Any]:
+    public = demo_public_pem()
     return {
         "issuers": [{"issuer": DEMO_ISSUER, "audiences": [DEMO_AUDIENCE],
                      "algorithms": ["RS256"], "keys": [{"kid": DEMO_KID, "pem": public}]}],

@@ -23,6 +23,27 @@ def load_descriptors(descriptors: Descriptors) -> Schema:
     return load_schema(compile_protos(descriptors.proto_files, descriptors.import_paths))
 
 
+# What a proto with google.api.http rules imports beyond the well-known types (which protoc and
+# buf carry themselves), from the installed googleapis-common-protos.
+HTTP_PROTOS = ("google/api/annotations.proto", "google/api/http.proto",
+               "google/api/httpbody.proto")
+
+
+def copy_http_protos(target: Path) -> list[Path]:
+    """`python -m gateway proto-deps DIR`: copy the google/api protos into DIR, for buf (a
+    module) or protoc (-I DIR) to build descriptor sets offline. Returns the files written."""
+    import google.api.annotations_pb2
+
+    googleapis = Path(google.api.annotations_pb2.__file__).resolve().parents[2]
+    written = []
+    for name in HTTP_PROTOS:
+        out = target / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes((googleapis / name).read_bytes())
+        written.append(out)
+    return written
+
+
 def compile_protos(files: tuple[Path, ...], import_paths: tuple[Path, ...]) -> bytes:
     """protoc (from grpcio-tools) into a FileDescriptorSet with imports and comments."""
     import google.api.annotations_pb2

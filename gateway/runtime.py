@@ -1,6 +1,6 @@
 """The policy chain and what it owns (upstream pools, JWKS caches, limiter), built from one config.
 
-Order (ARCHITECTURE.md): strip gateway-owned keys -> request id -> authenticate -> authorize ->
+Order (docs/architecture.md): strip gateway-owned keys -> request id -> authenticate -> authorize ->
 inject identity -> rate limit -> deadline -> upstream (breaker, retry, pick, call), or for an
 aggregate method the BFF executor, which makes each of its parts such an upstream call.
 Observability (gateway/observability) wraps it: the request span and Observe first, the

@@ -1,6 +1,6 @@
 """Builds the auth policies and key caches from the config, once; owns their start and close.
 
-The chain order (ARCHITECTURE.md) with the request-id policy in between:
+The chain order (docs/architecture.md) with the request-id policy in between:
 
     [*auth.ordered(PropagateRequestId()), rate limit, deadline] -> upstream
     = StripGatewayOwned, PropagateRequestId, Authenticate, Authorize, InjectIdentity, ...

@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt import PyJWK, PyJWTError
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from gateway.config import Issuer, StaticKey
+from gateway.config import Issuer, StaticKey, static_key_pem
 from gateway.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,8 @@ def parse_jwks(document: object, algorithms: Sequence[str]) -> tuple[Verificatio
 
 def static_key(issuer: Issuer, key: StaticKey) -> VerificationKey:
     """A key given in the config; a key that fits none of the issuer's algorithms is an error."""
-    data = dict(key.jwk) if key.jwk is not None else _jwk_from_pem(issuer, key.pem or "")
+    data = dict(key.jwk) if key.jwk is not None else _jwk_from_pem(issuer,
+                                                                     static_key_pem(key) or "")
     if key.kid is not None:
         data["kid"] = key.kid
     parsed = parse_jwk(data, issuer.algorithms)

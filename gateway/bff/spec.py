@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from gateway.bff.values import Path, assign
 from gateway.call import Kind
 from gateway.config import Aggregate, AggregatePart, PartSource
+from gateway.configcheck import closest, method_names
 from gateway.errors import ConfigError
 from gateway.transcode.schema import Schema
 
@@ -322,7 +323,8 @@ def _method(schema: Schema, method: str, where: str) -> MethodDescriptor:
         raise ConfigError(f"{where}: {method!r} is not a method path like /pkg.Service/Method")
     descriptor = schema.method(method)
     if descriptor is None:
-        raise ConfigError(f"{where}: {method} is not a method of the loaded descriptors")
+        raise ConfigError(f"{where}: {method} is not a method of the loaded descriptors"
+                          f"{closest(method, method_names(schema))}")
     return descriptor
 
 

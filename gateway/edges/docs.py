@@ -1,4 +1,5 @@
-"""/openapi.json and /docs (Swagger UI from the swagger-ui-bundle package: no CDN needed)."""
+"""/openapi.json and /docs (Swagger UI from the swagger-ui-bundle package: no CDN needed), and
+`/`, which points at them (unless a proto binds `/` itself)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ _PAGE = """<!DOCTYPE html>
 
 
 Page = Callable[[], web.StreamResponse]  # a fixed GET path's answer
+_INDEX = orjson.dumps({"docs": "/docs", "openapi": "/openapi.json", "health": "/healthz",
+                       "ready": "/readyz"})
 
 
 def docs_pages(document: Mapping[str, Any]) -> dict[str, Page]:
@@ -47,6 +50,10 @@ def docs_pages(document: Mapping[str, Any]) -> dict[str, Page]:
         "/openapi.json": lambda: web.Response(body=body, content_type="application/json"),
         "/docs": lambda: web.Response(body=page, content_type="text/html"),
     }
+    if "/" not in document.get("paths", {}):
+        # A browser goes on to the docs; curl without -L reads where they are.
+        pages["/"] = lambda: web.Response(status=302, body=_INDEX, content_type="application/json",
+                                          headers={"Location": "/docs"})
     # Only the files the bundle has, listed once: no path from a request reaches the disk.
     for asset in Path(swagger_ui_path).iterdir():
         if asset.is_file():

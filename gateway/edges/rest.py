@@ -29,6 +29,7 @@ from gateway.errors import (
     RateLimited,
     Unauthenticated,
 )
+from gateway.observability.refused import UNMATCHED, Refused
 from gateway.observability.timing import server_timing
 from gateway.policies.client_ip import Network, client_ip
 from gateway.policies.deadline import parse_grpc_timeout, parse_x_timeout
@@ -72,6 +73,7 @@ class RestTables:
     trusted_proxies: tuple[Network, ...]
     pages: Mapping[str, Page]  # fixed GET paths (/openapi.json, /docs) -> their answer
     cors: CorsPolicy | None  # None: CORS off
+    refused: Refused | None = None  # logs and counts a request refused before the chain
 
 
 class RestEdge:
@@ -79,7 +81,8 @@ class RestEdge:
                  pipeline: Handler, transcoding: Transcoding, cors: Cors | None = None,
                  openapi: Mapping[str, Any] | None = None,
                  credential_headers: tuple[str, ...] = (),
-                 trusted_proxies: tuple[Network, ...] = ()) -> None:
+                 trusted_proxies: tuple[Network, ...] = (),
+                 refused: Refused | None = None) -> None:
         # Credentials always enter the pipeline; authentication decides whether they go on.
         forward = frozenset((*transcoding.forward_headers, "authorization", *TRACE_CONTEXT,
                              *credential_headers))
@@ -88,6 +91,7 @@ class RestEdge:
             schema, table, endpoints, pipeline, forward, transcoding.max_body_bytes,
             trusted_proxies, docs_pages(openapi) if openapi is not None else {},
             CorsPolicy(cors, methods) if cors is not None and cors.allow_origins else None,
+            refused,
         )
         self._health: Mapping[str, Page] = {}
 
@@ -121,14 +125,17 @@ class RestEdge:
         started = time.monotonic()
         tables = self.tables
         request_id = ""
+        route: Route | None = None
+        in_chain = False  # from here on Observe logs and counts the request
         try:
+            # First, so that a request refused below still carries the client's id.
+            request_id = request_id_from(
+                tuple(("x-request-id", v) for v in request.headers.getall("X-Request-ID", ()))
+            )
             raw_path, _, raw_query = request.raw_path.partition("?")
             route, bindings = tables.table.match(request.method, raw_path)
             endpoint = tables.endpoints[route]
             metadata = metadata_from_headers(request.headers.items(), tables.forward)
-            request_id = request_id_from(
-                tuple(("x-request-id", v) for v in request.headers.getall("X-Request-ID", ()))
-            )
             deadline = _client_deadline(request, started)
             body = (await self._read_body(request, tables.max_body) if route.body is not None
                     else b"")
@@ -147,12 +154,17 @@ class RestEdge:
                 request_id=request_id,
                 edge="rest",
             )
+            in_chain = True
             reply = await tables.pipeline(call)
             if route.server_streaming:
                 return await self._stream(request, endpoint, reply, request_id, started)
             return self._unary(endpoint, reply, request_id, started)
         except GatewayError as exc:
-            return self.error_response(exc, request_id or request_id_from(()), started)
+            request_id = request_id or request_id_from(())
+            if not in_chain and tables.refused is not None:
+                tables.refused(_refused_call(request, route, request_id, tables.trusted_proxies),
+                               exc, time.monotonic() - started)
+            return self.error_response(exc, request_id, started)
 
     async def _read_body(self, request: web.BaseRequest, max_body: int) -> bytes:
         if request.content_length is not None and request.content_length > max_body:
@@ -225,6 +237,20 @@ class RestEdge:
             status=exc.http_status, body=orjson.dumps(status_json(self.tables.schema, exc)),
             content_type=JSON, headers=headers,
         )
+
+
+def _refused_call(request: web.BaseRequest, route: Route | None, request_id: str,
+                  trusted_proxies: tuple[Network, ...]) -> Call:
+    """What the log and the metrics may know of a request refused before the chain: no header
+    but the trace context, no path (the route, or UNMATCHED), never a credential."""
+    traceparent = request.headers.get("traceparent")
+    return Call(
+        method=route.method if route is not None else UNMATCHED, payload=b"",
+        metadata=(("traceparent", traceparent),) if traceparent is not None else (),
+        peer=client_ip(request.remote or "", request.headers.getall("X-Forwarded-For", ()),
+                       trusted_proxies),
+        request_id=request_id, edge="rest",
+    )
 
 
 def _client_deadline(request: web.BaseRequest, now: float) -> float | None:

@@ -13,6 +13,7 @@ from gateway.call import Handler, Policy
 from gateway.config import GatewayConfig
 from gateway.observability.accesslog import AccessLog, Sink, incoming_trace_id
 from gateway.observability.metrics import GatewayMetrics, Snapshots
+from gateway.observability.refused import Refusals, Refused
 from gateway.observability.timing import BackendTap, NotePrincipal, Observe
 from gateway.observability.tracing import (
     TraceBackendCalls,
@@ -33,6 +34,7 @@ class Observability:
     tracer_provider: TracerProvider | None  # None: tracing off
     services: Mapping[str, str]  # proto service -> backend name
     access_sink: Sink | None  # where access lines go (None: the "gateway.access" logger)
+    refused: Refused | None = None  # logs and counts what an edge refuses before the chain
 
     def wrap_backend(self, upstream: Handler) -> Handler:
         """The upstream handler as the chain (and the BFF's parts) should call it."""
@@ -71,8 +73,11 @@ def build_observability(config: GatewayConfig, services: Mapping[str, str],
     head: list[Policy] = []
     if provider is not None:
         head.append(TraceRequests(provider.get_tracer(TRACER)))
+    refused = None
     if metrics is not None or access_log is not None:
         trace_id = incoming_trace_id if provider is None else current_trace_id
         head.append(Observe(metrics, access_log, trace_id))
+        # No span is open for a refused request: its trace id is the client's traceparent's.
+        refused = Refusals(metrics, access_log, incoming_trace_id).refused
     after = (NotePrincipal(),) if access_log is not None else ()
-    return Observability(tuple(head), after, metrics, provider, services, access_sink)
+    return Observability(tuple(head), after, metrics, provider, services, access_sink, refused)

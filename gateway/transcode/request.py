@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 from google.protobuf import json_format
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.descriptor_pool import DescriptorPool
 from google.protobuf.message import Message
 
@@ -28,6 +28,7 @@ from gateway.transcode.coerce import (
     quote,
 )
 from gateway.transcode.jsoncheck import check_json
+from gateway.transcode.jsontypes import type_error
 from gateway.transcode.route import Route
 from gateway.transcode.schema import Schema
 from gateway.transcode.updatemask import MASK_FIELD, MaskFill, compile_mask_fill, mask_paths
@@ -142,7 +143,8 @@ class RequestDecoder:
         query_set = self._merge_query(root, query)
         check_json(root, self.root, self.messages, self.options.max_json_depth)
         message = self.message_class()
-        _parse(root, message, self.pool, self.options)
+        body_name = self.body_field.name if self.body_field is not None else None
+        _parse(root, message, self.route.input, body_name, self.pool, self.options)
         if self.body_mode == "raw" and (body or content_type):
             target = message if self.body_field is None else getattr(message, self.body_field.name)
             raw: dict[str, object] = {"content_type": content_type, "data": body}
@@ -306,7 +308,8 @@ def _plain_string_path(route: Route, path: tuple[PathVariable, ...], body_mode: 
 
 
 def _parse(
-    root: JsonObject, message: Message, pool: DescriptorPool, options: DecodeOptions
+    root: JsonObject, message: Message, descriptor: Descriptor, body_field: str | None,
+    pool: DescriptorPool, options: DecodeOptions
 ) -> None:
     # The one seam for json_format.ParseError; its first line names the field and the problem.
     try:
@@ -318,4 +321,6 @@ def _parse(
             max_recursion_depth=2 * options.max_json_depth + 2,
         )
     except json_format.ParseError as exc:
-        raise InvalidArgument(str(exc).partition("\n")[0]) from None
+        # A value of the wrong JSON type: said in plain words, with the whole field path.
+        problem = type_error(root, descriptor, body_field) or str(exc).partition("\n")[0]
+        raise InvalidArgument(problem) from None

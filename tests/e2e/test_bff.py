@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import grpc
 import pytest
 from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from multidict import CIMultiDict
 
 from dashboard.v1 import dashboard_pb2, dashboard_pb2_grpc
@@ -101,6 +103,23 @@ def part_calls(stack: Stack) -> list[CallRecord]:
 
 def failed_parts(outcome: Outcome) -> list[tuple[str, int]]:
     return [(error["part"], error["code"]) for error in outcome.body.get("errors", [])]
+
+
+async def test_reflection_and_health_list_the_aggregate_service(stack: Stack) -> None:
+    reflection = reflection_pb2_grpc.ServerReflectionStub(stack.channel)
+
+    async def ask() -> AsyncIterator[reflection_pb2.ServerReflectionRequest]:
+        yield reflection_pb2.ServerReflectionRequest(list_services="")
+        yield reflection_pb2.ServerReflectionRequest(
+            file_containing_symbol="dashboard.v1.Dashboard")
+
+    answers = [answer async for answer in reflection.ServerReflectionInfo(ask())]
+    names = {s.name for s in answers[0].list_services_response.service}
+    assert {"dashboard.v1.Dashboard", "users.v1.Users"} <= names
+    assert answers[1].file_descriptor_response.file_descriptor_proto  # its descriptor too
+    health = health_pb2_grpc.HealthStub(stack.channel)
+    reply = await health.Check(health_pb2.HealthCheckRequest(service="dashboard.v1.Dashboard"))
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
 async def test_the_same_overview_through_both_edges(stack: Stack) -> None:

@@ -31,11 +31,21 @@ async def test_docs_page_loads_its_assets_locally(stack: Stack) -> None:
             assert len(await response.read()) > 10_000
 
 
+async def test_the_root_points_at_the_docs(stack: Stack) -> None:
+    async with stack.http.get(stack.url("/"), allow_redirects=False) as response:
+        assert response.status == 302
+        assert response.headers["Location"] == "/docs"
+        assert (await response.json())["docs"] == "/docs"
+    async with stack.http.get(stack.url("/")) as response:  # as a browser follows it
+        assert response.status == 200 and response.content_type == "text/html"
+
+
 async def test_openapi_can_be_switched_off() -> None:
     async with running_stack(transcoding={"openapi": False}) as stack:
-        async with stack.http.get(stack.url("/openapi.json")) as response:
-            assert response.status == 404
-            assert (await response.json())["code"] == 5
+        for path in ("/openapi.json", "/"):  # no docs: nothing for / to point at
+            async with stack.http.get(stack.url(path), allow_redirects=False) as response:
+                assert response.status == 404
+                assert (await response.json())["code"] == 5
 
 
 async def test_health_and_readiness(stack: Stack) -> None:

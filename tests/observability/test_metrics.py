@@ -95,10 +95,11 @@ async def test_rate_limit_rejections_by_policy() -> None:
 
 @pytest.mark.redis
 async def test_redis_limiter_decisions(redis_server: RedisServer) -> None:
-    # The session's Redis keeps buckets between tests: a leading rule that matches nothing
-    # makes this one "r1-route", a bucket no other test fills.
+    # The session's Redis keeps buckets between tests: a leading rule for a method this test
+    # never calls (a rule that matches no method is a load error) makes this one "r1-route", a
+    # bucket no other test fills.
     limits = {"store": "redis", "redis": {"url": redis_server.url, "timeout_s": 0.2},
-              "rules": [{"match": "/none.v1.None/*", "rate_per_s": 1, "burst": 1},
+              "rules": [{"match": "/testing.v1.Echo/ChatBooks", "rate_per_s": 1, "burst": 1},
                         {"match": COUNT_UNREAD, "key": "route", "rate_per_s": 0.001,
                          "burst": 2}]}
     async with running_stack(listen=WITH_OPS, rate_limits=limits) as stack:

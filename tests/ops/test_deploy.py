@@ -104,3 +104,14 @@ def test_containerfile_installs_pinned_and_runs_serve_unprivileged() -> None:
     assert f"EXPOSE {listen.rest.port} {listen.grpc.port} {listen.ops.port}" in lines
     pod = documents("gateway.yaml")["Deployment", "gateway"]["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsUser"] == 10001
+
+
+def test_the_kubernetes_config_signs_callers_in_for_writes() -> None:
+    loaded = config()
+    (issuer,) = loaded.auth.issuers
+    assert issuer.jwks_url is not None and issuer.jwks_url.startswith("https://")
+    rules = {rule.match: rule for rule in loaded.authorization.rules}
+    assert rules["/users.v1.Users/DeleteUser"].roles == ("admin",)
+    for write in ("/users.v1.Users/CreateUser", "/users.v1.Users/UpdateUser",
+                  "/orders.v1.Orders/CreateOrder", "/orders.v1.Orders/CancelOrder"):
+        assert rules[write].access == "authenticated"

@@ -126,6 +126,42 @@ def test_parse_error_message_is_one_line(schema: Schema, table: RouteTable) -> N
     )
 
 
+@pytest.mark.parametrize(("body", "message"), [
+    pytest.param({"stringValue": 5}, "field stringValue must be a string, not a number",
+                 id="string"),
+    pytest.param({"int64Value": {}}, "field int64Value must be an integer (a number, or a "
+                 "string of digits), not an object", id="int64"),
+    pytest.param({"boolValue": "yes"}, "field boolValue must be true or false, not a string",
+                 id="bool"),
+    pytest.param({"bytesValue": 3}, "field bytesValue must be a base64 string, not a number",
+                 id="bytes"),
+    pytest.param({"repeatedString": ["a", 1]},
+                 "field repeatedString[1] must be a string, not a number", id="repeated"),
+    pytest.param({"stringMap": {"k": 3}}, "field stringMap[k] must be a string, not a number",
+                 id="map-value"),
+    pytest.param({"nested": {"child": {"label": True}}},
+                 "field nested.child.label must be a string, not a boolean", id="nested-path"),
+    pytest.param({"timestamp": 3}, "field timestamp must be a string, not a number", id="wkt"),
+    pytest.param({"wrappedBool": "x"}, "field wrappedBool must be true or false, not a string",
+                 id="wrapper"),
+])
+def test_a_wrong_json_type_names_the_field_and_the_type_in_plain_words(
+        schema: Schema, table: RouteTable, body: dict[str, Any], message: str) -> None:
+    decoder, bindings = _decoder(schema, table, "POST /v1/kitchen")
+    with pytest.raises(InvalidArgument) as caught:
+        decoder.decode(bindings, [], json.dumps(body).encode(), "application/json")
+    assert caught.value.message == message
+    assert "bytes-like" not in caught.value.message and "got '" not in caught.value.message
+
+
+def test_a_wrong_type_under_a_body_field_is_named_from_the_body(schema: Schema) -> None:
+    table = compile_routes(schema, services={"users.v1.Users"})
+    decoder, bindings = _decoder(schema, table, "POST /v1/users")  # body: "user"
+    with pytest.raises(InvalidArgument) as caught:
+        decoder.decode(bindings, [], b'{"email": "a@b.c", "roles": "admin"}', "application/json")
+    assert caught.value.message == "field roles must be an array, not a string (in the body)"
+
+
 # --- depth limits: checked before json_format recurses
 
 
