@@ -63,7 +63,7 @@ class Upstream:
         self._clock = clock
         self.health = HealthChecker({
             name: (b.config.health_check, b.pool.instances) for name, b in backends.items()
-        })
+        }, on_recovered=lambda name: backends[name].breakers.recovered())
 
     @classmethod
     def from_config(cls, config: GatewayConfig, services: Mapping[str, str],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -28,6 +29,7 @@ class Instance:
     address: str
     channel: grpc.aio.Channel
     health: Health = Health.HEALTHY
+    why: str = ""  # why it is unhealthy, for the 503: "not serving" | "unreachable"
     outstanding: int = 0  # calls in flight (streams until they end)
     ejection: Ejection = field(default_factory=Ejection)
     _callables: dict[tuple[str, Kind], Callable[..., Any]] = field(default_factory=dict)
@@ -75,11 +77,22 @@ class BackendPool:
                   if i.health is not Health.UNHEALTHY and self._outlier.admits(i, now)]
         fresh = [i for i in usable if i not in avoid] or usable
         if not fresh:
-            raise Unavailable(f"no healthy instance of backend {self.name!r}")
+            raise Unavailable(self._none_usable())
         instance = self._balancer.pick(fresh)
         picked = Picked(instance, self._outlier.picked(instance, now))
         instance.outstanding += 1
         return picked
+
+    def _none_usable(self) -> str:
+        """Why no instance can take the call, counted by reason; never an address."""
+        if not self.instances:
+            return f"backend {self.name!r} has no instance (its addresses resolve to none)"
+        reasons: Counter[str] = Counter(
+            (i.why or "unhealthy") if i.health is Health.UNHEALTHY else "ejected"
+            for i in self.instances
+        )
+        counted = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+        return f"backend {self.name!r} has no healthy instance: {counted}"
 
     def record(self, picked: Picked, fault: bool) -> None:
         self._outlier.record(picked.instance, fault, picked.probe, self._clock())
