@@ -47,41 +47,64 @@ class _Target:
 
 
 class HealthChecker:
-    """Checks every instance of every backend whose health_check is enabled."""
+    """Checks every instance of every backend whose health_check is enabled; instances added
+    while it runs (add) are checked at once, then every interval_s."""
 
     def __init__(self, backends: Mapping[str, tuple[HealthCheck, Sequence[Instance]]],
-                 on_recovered: Callable[[str], None] = lambda backend: None) -> None:
+                 on_recovered: Callable[[str], None] = lambda backend: None,
+                 on_unreachable: Callable[[str], None] = lambda backend: None) -> None:
         self._on_recovered = on_recovered
-        self._instances = {name: tuple(instances) for name, (_, instances) in backends.items()}
-        self._targets = [
-            _Target(name, config, instance, instance.channel.unary_unary(
-                CHECK,
-                request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-                response_deserializer=health_pb2.HealthCheckResponse.FromString,
-            ))
-            for name, (config, instances) in backends.items() if config.enabled
-            for instance in instances
-        ]
-        for target in self._targets:
-            target.instance.health = Health.UNKNOWN
-        self._tasks: list[asyncio.Task[None]] = []
+        self._on_unreachable = on_unreachable
+        self._configs = {name: config for name, (config, _) in backends.items()}
+        self._instances: dict[str, tuple[Instance, ...]] = {name: () for name in backends}
+        self._targets: dict[Instance, _Target] = {}
+        self._tasks: dict[Instance, asyncio.Task[None]] = {}
+        self._started = False
+        for name, (_, instances) in backends.items():
+            for instance in instances:
+                self.add(name, instance)
+
+    def add(self, backend: str, instance: Instance) -> None:
+        self._instances[backend] = (*self._instances[backend], instance)
+        config = self._configs[backend]
+        if not config.enabled:
+            return
+        instance.health = Health.UNKNOWN
+        target = _Target(backend, config, instance, instance.channel.unary_unary(
+            CHECK,
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        ))
+        self._targets[instance] = target
+        if self._started:
+            self._tasks[instance] = asyncio.create_task(self._every_interval(target, first=True))
+
+    def remove(self, backend: str, instance: Instance) -> None:
+        self._instances[backend] = tuple(i for i in self._instances[backend] if i is not instance)
+        self._targets.pop(instance, None)
+        task = self._tasks.pop(instance, None)
+        if task is not None:
+            task.cancel()
 
     async def start(self) -> None:
         """Check every instance once (so readiness is known on return), then every interval_s."""
         await self.check_now()
-        self._tasks = [asyncio.create_task(self._every_interval(t)) for t in self._targets]
+        self._started = True
+        self._tasks = {instance: asyncio.create_task(self._every_interval(target))
+                       for instance, target in self._targets.items()}
 
     async def close(self) -> None:
-        for task in self._tasks:
+        self._started = False
+        tasks, self._tasks = list(self._tasks.values()), {}
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._tasks = []
 
     async def check_now(self) -> None:
         """One check of every instance, concurrently."""
-        await asyncio.gather(*(self._check(target) for target in self._targets))
+        await asyncio.gather(*(self._check(target) for target in list(self._targets.values())))
 
     def healthy_instances(self, backend: str) -> int:
         return sum(1 for i in self._instances.get(backend, ()) if i.health is Health.HEALTHY)
@@ -91,7 +114,9 @@ class HealthChecker:
         return {name: {i.address: i.health.value for i in instances}
                 for name, instances in self._instances.items()}
 
-    async def _every_interval(self, target: _Target) -> None:
+    async def _every_interval(self, target: _Target, first: bool = False) -> None:
+        if first:
+            await self._check(target)
         while True:
             await asyncio.sleep(target.config.interval_s)
             await self._check(target)
@@ -100,6 +125,8 @@ class HealthChecker:
         request = health_pb2.HealthCheckRequest(service=target.config.service)
         try:
             reply = await target.check(request, timeout=target.config.timeout_s)
+        except grpc.aio.UsageError:  # its channel is closed: the instance was removed
+            return
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
             if code is grpc.StatusCode.UNIMPLEMENTED:
@@ -144,6 +171,8 @@ class HealthChecker:
             or target.failures >= config.unhealthy_threshold
         ):
             self._become(target, Health.UNHEALTHY, why, said_so)
+        if not said_so:
+            self._on_unreachable(target.backend)  # a moved instance: discovery re-resolves
 
     @staticmethod
     def _become(target: _Target, health: Health, why: str, said_so: bool = True) -> None:
