@@ -1,7 +1,7 @@
 """Keeps one backend's instances in step with its `addresses`: plain host:port entries once, dns:
 entries resolved at start, every resolve_interval_s, and at once when an instance cannot be
 reached (a call's transport failure, an unreachable health check, no usable instance), at most
-once per REREsolve_MIN_S.
+once per RERESOLVE_MIN_S.
 
 A re-resolution changes only what changed: a new address gets its channel and health check and
 takes calls; a gone one takes no new calls and its channel closes when its calls in flight are
