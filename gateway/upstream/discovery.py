@@ -44,6 +44,7 @@ class Discovery:
         self._static = tuple(a for _, a in entries if isinstance(a, str))
         self._resolvers = {i: Resolver(a) for i, a in entries if isinstance(a, DnsName)}
         self._last: dict[int, tuple[str, ...]] = {}  # entry -> its last good answer
+        self._authority = {i: f"{a.host}:{a.port}" for i, a in entries if isinstance(a, DnsName)}
         self._resolved_at = float("-inf")
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -90,12 +91,14 @@ class Discovery:
         self._apply()
 
     def _apply(self) -> None:
-        wanted = dict.fromkeys((*self._static, *(a for i in sorted(self._last)
-                                                  for a in self._last[i])))
+        wanted: dict[str, str | None] = dict.fromkeys(self._static)
+        for i in sorted(self._last):
+            for address in self._last[i]:
+                wanted.setdefault(address, self._authority[i])
         current = {instance.address: instance for instance in self.pool.instances}
-        for address in wanted:
+        for address, authority in wanted.items():
             if address not in current:
-                self._health.add(self._backend, self.pool.add(address))
+                self._health.add(self._backend, self.pool.add(address, authority))
                 log.info("backend %r: instance %s added", self._backend, address)
         for address, instance in current.items():
             if address not in wanted:

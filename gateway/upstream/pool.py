@@ -71,7 +71,7 @@ class BackendPool:
 
     def __init__(self, name: str, instances: Sequence[Instance], balancer: Balancer,
                  outlier: OutlierDetector, clock: Callable[[], float],
-                 connect: Callable[[str], grpc.aio.Channel] | None = None) -> None:
+                 connect: Callable[..., grpc.aio.Channel] | None = None) -> None:
         self.name = name
         self.instances = tuple(instances)
         self._balancer = balancer
@@ -88,13 +88,14 @@ class BackendPool:
         """Removed instances whose calls in flight have not all ended yet."""
         return len(self._draining)
 
-    def add(self, address: str) -> Instance:
-        """A new instance (or a draining one back in rotation, its state kept)."""
+    def add(self, address: str, authority: str | None = None) -> Instance:
+        """A new instance (or a draining one back in rotation, its state kept); `authority`:
+        the name:port it was resolved from (see channel.open_channel)."""
         instance = self._draining.pop(address, None)
         if instance is None:
             if self._connect is None:
                 raise RuntimeError(f"backend {self.name!r} cannot open channels")
-            instance = Instance(address, self._connect(address))
+            instance = Instance(address, self._connect(address, authority=authority))
         self.instances = (*self.instances, instance)
         self._outlier.track(self.instances)
         return instance

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,6 +20,8 @@ from gateway.errors import GatewayError, Unavailable
 from gateway.upstream.forward import Upstream
 from services.faults import Fault
 from services.server import RunningBackend, start_backend
+from services.users import UsersService
+from tests.certs import make_authority
 from tests.upstream.dns_server import DnsServer, dns_server
 from tests.upstream.helpers import GET, UNAVAILABLE, backend_config, calls
 from users.v1 import users_pb2
@@ -250,3 +253,45 @@ async def test_calls_served_while_dns_adds_and_removes_an_instance(dns: DnsServe
           f"it appeared in DNS (resolve_interval_s {INTERVAL})")
     assert served / total >= 0.999
     assert taking_calls_after < INTERVAL + 1
+
+
+async def test_tls_checks_the_resolved_name_not_the_ip(dns: DnsServer, tmp_path: Path) -> None:
+    """The certificate holds localhost and 127.0.0.1: a name resolved to 127.0.0.1 must still
+    be in it (the channel's authority is the DNS name, as with gRPC's own resolver)."""
+    ca = make_authority(tmp_path)
+    leaf = ca.issue(tmp_path, "users")
+    server = grpc.aio.server()
+    UsersService().add_to(server)
+    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(
+        [(leaf.key.read_bytes(), leaf.cert.read_bytes())]))
+    await server.start()
+    dns.records.update({"localhost": ["127.0.0.1"], "other.example": ["127.0.0.1"]})
+    tls = {"ca_file": str(ca.cert)}
+    try:
+        for name, ok in (("localhost", True), ("other.example", False)):
+            upstream = _upstream(dns.address(name, port), tls=tls,
+                                 health_check={"enabled": False})
+            try:
+                await upstream.start()
+                if ok:
+                    await upstream(_get())
+                else:
+                    with pytest.raises(GatewayError, match="unavailable"):
+                        await upstream(_get(idempotent=False))
+            finally:
+                await upstream.close()
+    finally:
+        await server.stop(None)
+
+
+async def test_ip_literal_needs_no_lookup(hosts: Hosts) -> None:
+    """dns:///127.0.0.2:port: the system resolver path, answered without a query."""
+    (a,) = await hosts(2)
+    upstream = _upstream(f"dns:///127.0.0.2:{a.port}", health_check={"enabled": False})
+    try:
+        await upstream.start()
+        assert _addresses(upstream) == {a.address}
+        await upstream(_get())
+    finally:
+        await upstream.close()
+    assert calls(a) == 1
