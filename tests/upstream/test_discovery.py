@@ -17,6 +17,8 @@ import pytest
 from gateway.call import Call
 from gateway.config import load
 from gateway.errors import GatewayError, Unavailable
+from gateway.observability.metrics import GatewayMetrics
+from gateway.ratelimit.memory import MemoryLimiter
 from gateway.upstream.forward import Upstream
 from services.faults import Fault
 from services.server import RunningBackend, start_backend
@@ -165,6 +167,11 @@ async def test_failed_lookup_keeps_the_last_good_set(dns: DnsServer, hosts: Host
         for _ in range(4):
             await upstream(_get())
         assert (calls(a), calls(b)) == (2, 2)
+        metrics = GatewayMetrics()
+        metrics.watch(upstream, MemoryLimiter(max_keys=1))
+        counted = metrics.registry.get_sample_value("gateway_backend_resolve_failures_total",
+                                                    {"backend": "users"})
+        assert counted is not None and counted >= 2
     finally:
         await upstream.close()
     logged = [r.getMessage() for r in caplog.records]
