@@ -115,4 +115,7 @@ class Discovery:
                 # woken early: wait out the minimum gap since the last lookup
                 await asyncio.sleep(max(0.0, self._resolved_at + self._min_gap - self._clock()))
             self._wake.clear()
-            await self.resolve_now()
+            try:
+                await self.resolve_now()
+            except Exception:  # a bug must not stop discovery for the life of the process
+                log.exception("backends.%s: applying a DNS lookup failed", self._backend)
