@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from gateway.errors import ConfigError
+from gateway.naming import parse_address
 
 Port = Annotated[int, Field(ge=0, le=65535)]
 
@@ -137,11 +138,21 @@ class BackendTls(_Model):
     server_name: str | None = None  # override the name checked in the backend's certificate
 
 
+def _address(entry: str) -> str:
+    parse_address(entry)  # ValueError says what is wrong; pydantic names the entry's index
+    return entry
+
+
+BackendAddress = Annotated[str, AfterValidator(_address)]
+
+
 class Backend(_Model):
     """One upstream: the proto services it serves and where its instances listen."""
 
     services: tuple[str, ...] = Field(min_length=1)  # full names or fnmatch patterns
-    addresses: tuple[str, ...] = Field(min_length=1)  # host:port
+    addresses: tuple[BackendAddress, ...] = Field(min_length=1)  # host:port, dns:///name:port
+    # dns: entries are re-resolved this often (and at once when an instance cannot be reached)
+    resolve_interval_s: float = Field(default=30.0, ge=0.1)
     # Deadline of each call when the client sets none, and the cap on what a client may ask for
     # (Envoy's route default is 15 s).
     timeout_s: float = Field(default=15.0, gt=0)
@@ -153,15 +164,6 @@ class Backend(_Model):
     outlier: Outlier = Outlier()
     tls: BackendTls | None = None
     required: bool = True  # readiness waits for a healthy instance of this backend
-
-    @field_validator("addresses")
-    @classmethod
-    def _host_port(cls, addresses: tuple[str, ...]) -> tuple[str, ...]:
-        for address in addresses:
-            host, sep, port = address.rpartition(":")
-            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError(f"{address!r} is not host:port")
-        return addresses
 
     def serves(self, service: str) -> bool:
         return any(fnmatch.fnmatchcase(service, pattern) for pattern in self.services)

@@ -159,9 +159,14 @@ def _upstream_metrics(snapshot: Mapping[str, BackendStatus]) -> Iterator[Metric]
     transitions = CounterMetricFamily("gateway_breaker_transitions",
                                       "Times the breaker entered each state.",
                                       labels=("backend", "scope", "state"))
+    resolve_failures = CounterMetricFamily(
+        "gateway_backend_resolve_failures",
+        "DNS lookups of the backend's dns: addresses that got no answer (last set kept).",
+        labels=("backend",))
     for backend, status in snapshot.items():
         in_flight.add_metric((backend,), status.in_flight)
         capacity.add_metric((backend,), status.max_requests)
+        resolve_failures.add_metric((backend,), status.resolve_failures)
         for instance in status.instances:
             where = (backend, instance.address)
             for name in _HEALTH_STATES:
@@ -174,7 +179,8 @@ def _upstream_metrics(snapshot: Mapping[str, BackendStatus]) -> Iterator[Metric]
                 state.add_metric((backend, breaker.scope, name), 1 if breaker.state == name else 0)
                 transitions.add_metric((backend, breaker.scope, name),
                                        breaker.transitions.get(name, 0))
-    yield from (in_flight, capacity, health, ejected, ejections, outstanding, state, transitions)
+    yield from (in_flight, capacity, health, ejected, ejections, outstanding, state, transitions,
+                resolve_failures)
 
 
 def _redis_limiter_metrics(limiter: RedisLimiter) -> Iterator[Metric]:

@@ -63,6 +63,14 @@ class CircuitBreaker:
             return True
         raise Unavailable(f"circuit open for backend {self._backend!r}")
 
+    def recovered(self) -> None:
+        """The active health check sees the backend serving again: an open breaker half-opens
+        now rather than at the end of its cooldown, so recovery takes about one check interval."""
+        if self._state is State.OPEN:
+            self._enter(State.HALF_OPEN)
+            log.info("circuit for backend %r (%s) half-open: its health check passes again",
+                     self._backend, self.scope)
+
     def release(self, probe: bool) -> None:
         """The admitted call is over (whatever its outcome)."""
         if probe:
@@ -130,6 +138,10 @@ class Breakers:
             found = CircuitBreaker(self._backend, self._config, self._clock, scope)
             self._all[scope] = found
         return found
+
+    def recovered(self) -> None:
+        for breaker in self._all.values():
+            breaker.recovered()
 
     def status(self) -> tuple[BreakerStatus, ...]:
         return tuple(breaker.status() for breaker in self._all.values())

@@ -36,12 +36,19 @@ def credentials(backend: str, tls: BackendTls | None) -> grpc.ChannelCredentials
 
 
 def open_channel(address: str, creds: grpc.ChannelCredentials | None,
-                 server_name: str | None = None) -> grpc.aio.Channel:
-    if creds is None:
-        return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+                 server_name: str | None = None, authority: str | None = None
+                 ) -> grpc.aio.Channel:
+    """`authority`: the DNS name an address was resolved from (dns: entries). It is the
+    :authority of the calls, and the name the backend's certificate must hold unless
+    `server_name` says otherwise (gRPC's own dns resolver does the same)."""
     options = [*CHANNEL_OPTIONS]
-    if server_name:
-        options.append(("grpc.ssl_target_name_override", server_name))
+    if authority:
+        options.append(("grpc.default_authority", authority))
+    if creds is None:
+        return grpc.aio.insecure_channel(address, options=options)
+    name = server_name or (authority.rpartition(":")[0] if authority else None)
+    if name:
+        options.append(("grpc.ssl_target_name_override", name))
     return grpc.aio.secure_channel(address, creds, options=options)
 
 

@@ -19,6 +19,7 @@ from gateway.upstream.balancer import make_balancer
 from gateway.upstream.breaker import Breakers, BreakerStatus, CircuitBreaker, State
 from gateway.upstream.budget import RetryBudget
 from gateway.upstream.channel import credentials, open_channel
+from gateway.upstream.discovery import Discovery
 from gateway.upstream.health import HealthChecker
 from gateway.upstream.limit import ConcurrencyLimit
 from gateway.upstream.outlier import OutlierDetector
@@ -48,6 +49,7 @@ class BackendStatus:
     breakers: tuple[BreakerStatus, ...]
     in_flight: int
     max_requests: int
+    resolve_failures: int = 0  # DNS lookups of its dns: addresses that got no answer
 
 
 DEADLINE_OFFSET_S = 0.005
@@ -63,7 +65,10 @@ class Upstream:
         self._clock = clock
         self.health = HealthChecker({
             name: (b.config.health_check, b.pool.instances) for name, b in backends.items()
-        })
+        }, on_recovered=lambda name: backends[name].breakers.recovered(),
+            on_unreachable=lambda name: self.discovery[name].soon())
+        self.discovery = {name: Discovery(name, b.config, b.pool, self.health)
+                          for name, b in backends.items()}
 
     @classmethod
     def from_config(cls, config: GatewayConfig, services: Mapping[str, str],
@@ -74,13 +79,14 @@ class Upstream:
         backends = {}
         for name, backend in config.backends.items():
             server_name = backend.tls.server_name if backend.tls else None
-            instances = [Instance(address, open_channel(address, creds[name], server_name))
-                         for address in backend.addresses]
+            connect = functools.partial(open_channel, creds=creds[name], server_name=server_name)
+            instances = [Instance(address, connect(address))
+                         for address in backend.addresses if not address.startswith("dns:")]
             outlier = OutlierDetector(name, backend.outlier, instances)
             budget = RetryBudget(backend.retry, clock)
             backends[name] = _Backend(
                 name, backend,
-                BackendPool(name, instances, make_balancer(backend.lb), outlier, clock),
+                BackendPool(name, instances, make_balancer(backend.lb), outlier, clock, connect),
                 Breakers(name, backend.breaker, clock), budget,
                 ConcurrencyLimit(name, backend.max_requests),
                 RetryPolicy(backend.retry, budget, clock, sleep),
@@ -88,9 +94,12 @@ class Upstream:
         return cls(backends, services, clock)
 
     async def start(self) -> None:
+        await asyncio.gather(*(d.start() for d in self.discovery.values()))
         await self.health.start()
 
     async def close(self) -> None:
+        for discovery in self.discovery.values():
+            await discovery.close()
         await self.health.close()
         for backend in self._backends.values():
             await backend.pool.close()
@@ -103,7 +112,7 @@ class Upstream:
     def snapshot(self) -> dict[str, BackendStatus]:
         return {
             name: BackendStatus(b.pool.status(), b.breakers.status(), b.limit.in_flight,
-                                b.limit.max_requests)
+                                b.limit.max_requests, self.discovery[name].failures)
             for name, b in self._backends.items()
         }
 
@@ -200,7 +209,7 @@ def _give_back(backend: _Backend, picked: Picked) -> None:
 def _record(backend: _Backend, breaker: CircuitBreaker, picked: Picked, probe: bool,
             failure: Failure | None) -> None:
     fault = failure is not None and failure.fault
-    backend.pool.record(picked, fault)
+    backend.pool.record(picked, fault, unreachable=failure is not None and failure.transport)
     breaker.record(fault, probe)
 
 

@@ -38,8 +38,14 @@ class OutlierDetector:
     def __init__(self, backend: str, config: Outlier, instances: Sequence[HasEjection]) -> None:
         self._backend = backend
         self._config = config
+        self._instances: Sequence[HasEjection] = ()
+        self._max_ejected = 1
+        self.track(instances)
+
+    def track(self, instances: Sequence[HasEjection]) -> None:
+        """The backend's instances now (they change with DNS discovery)."""
         self._instances = instances
-        self._max_ejected = max(1, len(instances) * config.max_ejection_percent // 100)
+        self._max_ejected = max(1, len(instances) * self._config.max_ejection_percent // 100)
 
     def admits(self, instance: HasEjection, now: float) -> bool:
         """In rotation, or its ejection ran out and no probe is in flight."""

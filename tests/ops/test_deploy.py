@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from gateway.config import GatewayConfig, load_file
+from gateway.naming import DnsName, parse_address
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S = DEPLOY / "k8s"
@@ -43,6 +44,20 @@ def test_manifests_parse_and_hold_what_the_example_promises() -> None:
     (generated,) = kustomization["configMapGenerator"]
     assert generated["name"] == "gateway-config"
     assert generated["files"] == ["config/gateway.yaml", "config/descriptors.binpb"]
+
+
+def test_backends_are_headless_services_resolved_to_every_pod() -> None:
+    """A ClusterIP name is one connection, so one pod: every backend is dns:/// of a headless
+    Service whose port is the address's port."""
+    services = documents("backends.yaml")
+    for name, backend in config().backends.items():
+        (address,) = backend.addresses
+        parsed = parse_address(address)
+        assert isinstance(parsed, DnsName) and parsed.nameserver is None
+        service = services["Service", f"{name}-headless"]["spec"]
+        assert service["clusterIP"] == "None"
+        assert parsed.host == f"{name}-headless.demo.svc.cluster.local"
+        assert [p["port"] for p in service["ports"]] == [parsed.port]
 
 
 def test_probes_and_ports_match_the_config() -> None:

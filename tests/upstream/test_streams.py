@@ -73,7 +73,7 @@ async def test_failing_streams_eject_the_instance(echo: RunningBackend, clock: F
         for _ in range(3):
             with pytest.raises(GatewayError, match="injected fault"):
                 await _titles(upstream, _books(clock, 2))
-        with pytest.raises(Unavailable, match="no healthy instance of backend 'echo'"):
+        with pytest.raises(Unavailable, match="backend 'echo' has no healthy instance: 1 ejected"):
             await upstream(_books(clock, 2))
         clock.advance(30)
         echo.faults.clear()
