@@ -22,7 +22,6 @@ import grpc
 import pytest
 import yaml
 from google.protobuf import descriptor_pb2, message_factory
-from grpc_health.v1 import health, health_pb2_grpc
 
 from gateway.protoset import compile_protos
 
@@ -97,9 +96,6 @@ async def billing_backend(project: Path) -> AsyncIterator[str]:
         "billing.v1.Billing", {"GetInvoice": grpc.unary_unary_rpc_method_handler(
             get_invoice, request_deserializer=request_class.FromString,
             response_serializer=invoice_class.SerializeToString)})])
-    # TODO(backends without grpc.health.v1 count as healthy): a plain server needs no health
-    # service once that change is merged; until then the gateway's health checks want one.
-    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
