@@ -241,6 +241,10 @@ class StaticKey(_Model):
         return self
 
 
+# How a list claim (roles, scopes) is written in the token: a JSON array of strings, or one
+# string of names separated by spaces (OAuth's "scope"). Any other shape is refused (401).
+ClaimFormat = Literal["list", "space_separated"]
+
 Algorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
                     "ES256", "ES384", "ES512", "EdDSA"]  # asymmetric only: never none, never HS*
 
@@ -261,7 +265,11 @@ class Issuer(_Model):
     max_lifetime_s: float = Field(default=86400.0, gt=0)
     subject_claim: str = "sub"
     roles_claim: str = "roles"
-    scopes_claim: str = "scope"  # space-separated string or list
+    roles_claim_format: ClaimFormat = "list"
+    scopes_claim: str = "scope"
+    scopes_claim_format: ClaimFormat = "space_separated"  # RFC 8693 / 9068 "scope"
+    max_claim_values: int = Field(default=64, ge=1, le=1024)  # roles / scopes per token
+    max_claim_value_chars: int = Field(default=128, ge=1, le=1024)  # one role or scope
     claims_to_metadata: Mapping[str, str] = {}  # claim -> metadata key (x-user-*)
 
     @model_validator(mode="after")

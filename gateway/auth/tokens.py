@@ -7,7 +7,9 @@ JwksCache, which must fit `alg` (key type and curve: an HS256 token "signed" wit
 public key finds no HMAC key); pyjwt verifies with the key bound to that one algorithm; then
 `exp` (required), `nbf`, `iat` and the maximum lifetime against an injected wall clock with
 leeway `clock_skew_s`; then subject, roles, scopes and mapped claims, which must be safe to put
-into metadata (visible ASCII without ","; mapped claims printable ASCII) or the token is refused.
+into metadata (visible ASCII without ","; mapped claims printable ASCII) or the token is refused;
+roles and scopes also in the shape the issuer declares (a list, or a space-separated string)
+and within its caps on count and length.
 Each refusal is Unauthenticated with a short message naming the problem, never the token.
 """
 
@@ -25,7 +27,7 @@ from jwt import PyJWK
 from gateway.auth.common import is_name, is_text, rejected
 from gateway.auth.jwks import JwksCache
 from gateway.call import Principal
-from gateway.config import Issuer
+from gateway.config import ClaimFormat, Issuer
 
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 # pyjwt errors -> our message; subclasses before their bases.
@@ -143,8 +145,9 @@ def _principal(payload: Mapping[str, Any], issuer: Issuer) -> Principal:
         claims.append((key, text))
     return Principal(
         subject=subject,
-        roles=_names(payload, issuer.roles_claim, "roles"),
-        scopes=_names(payload, issuer.scopes_claim, "scopes"),
+        roles=_names(payload, issuer.roles_claim, "roles", issuer.roles_claim_format, issuer),
+        scopes=_names(payload, issuer.scopes_claim, "scopes", issuer.scopes_claim_format,
+                      issuer),
         via="jwt",
         claims=tuple(claims),
     )
@@ -158,15 +161,28 @@ def _as_text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _names(payload: Mapping[str, Any], claim: str, what: str) -> tuple[str, ...]:
-    """Roles or scopes: a list of names, or one string of names separated by spaces."""
+def _names(payload: Mapping[str, Any], claim: str, what: str, form: ClaimFormat,
+           issuer: Issuer) -> tuple[str, ...]:
+    """Roles or scopes, in the shape the issuer declares for the claim (a JSON array of strings,
+    or one space-separated string), at most `max_claim_values` of at most
+    `max_claim_value_chars` each. A claim in another shape is refused, not guessed at: a
+    string "admin" where a list is expected is a token the issuer did not mean to write."""
     value = _claim(payload, claim)
     if value is None:
         return ()
-    names = value.split(" ") if isinstance(value, str) else value
-    if not isinstance(names, list):
-        raise rejected(f"token {what} claim is neither a string nor a list")
-    names = [name for name in names if name != ""]
+    if form == "space_separated":
+        if not isinstance(value, str):
+            raise rejected(f"token claim {claim} must be a space-separated string")
+        names: list[Any] = [name for name in value.split(" ") if name != ""]
+    elif isinstance(value, list) and all(isinstance(name, str) for name in value):
+        names = value
+    else:
+        raise rejected(f"token claim {claim} must be a JSON array of strings")
+    if len(names) > issuer.max_claim_values:
+        raise rejected(f"token claim {claim} has more than {issuer.max_claim_values} values")
+    if any(len(name) > issuer.max_claim_value_chars for name in names):
+        raise rejected(f"token claim {claim} has a value longer than "
+                       f"{issuer.max_claim_value_chars} characters")
     if not all(is_name(name) for name in names):
         raise rejected(f"token {what} have characters not allowed in metadata")
     return tuple(names)
