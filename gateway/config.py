@@ -184,6 +184,9 @@ class Transcoding(_Model):
     ignore_unknown_body_fields: bool = False
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     max_json_depth: int = Field(default=64, gt=0, le=512)
+    # "." / ".." as (a "/"-piece of) a decoded path value, e.g. from "%2E%2E%2F": refused (400)
+    # unless allowed; control characters in path and query values are refused always.
+    allow_dot_segments: bool = False
     forward_headers: tuple[str, ...] = ()  # request headers sent on as metadata (lower-case)
     success_status: Mapping[str, int] = {}  # "/pkg.Service/Method" -> 2xx status
     openapi: bool = True  # serve /openapi.json and /docs
