@@ -162,7 +162,14 @@ class DeadlineExceeded(GatewayError):
 
 
 class Unavailable(GatewayError):
+    """`retry_after_s`, when known, goes out as Retry-After (REST) / retry pushback (gRPC)."""
+
     code = Code.UNAVAILABLE
+
+    def __init__(self, message: str, details: Sequence[bytes] = (), *,
+                 retry_after_s: float | None = None) -> None:
+        super().__init__(message, details)
+        self.retry_after_s = retry_after_s
 
 
 class Unimplemented(GatewayError):

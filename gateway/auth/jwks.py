@@ -232,6 +232,10 @@ class JwksCache:
         """Keys to verify with: always for static-only issuers; else once a fetch succeeded."""
         return not self.remote or self._fetched_at is not None and bool(self._keys().keys)
 
+    def retry_after_s(self) -> float:
+        """About when keys may be there: the next background fetch, at most the cooldown."""
+        return max(1.0, min(self._next_refresh_in(), self.issuer.jwks_min_refresh_interval_s))
+
     async def lookup(self, kid: str | None) -> tuple[VerificationKey, ...]:
         """The key with this kid (or every key, for a token without kid); () if none.
 

@@ -10,7 +10,9 @@ leeway `clock_skew_s`; then subject, roles, scopes and mapped claims, which must
 into metadata (visible ASCII without ","; mapped claims printable ASCII) or the token is refused;
 roles and scopes also in the shape the issuer declares (a list, or a space-separated string)
 and within its caps on count and length.
-Each refusal is Unauthenticated with a short message naming the problem, never the token.
+Each refusal is Unauthenticated with a short message naming the problem, never the token. A key
+that cannot be found while the issuer's keys were never fetched (its JWKS down since start, or
+for 24 h) is Unavailable with a retry-after instead: the token may well be good (T-27).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from gateway.auth.common import is_name, is_text, rejected
 from gateway.auth.jwks import JwksCache
 from gateway.call import Principal
 from gateway.config import ClaimFormat, Issuer
+from gateway.errors import Unavailable
 
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 # pyjwt errors -> our message; subclasses before their bases.
@@ -68,8 +71,12 @@ class JwtVerifier:
         alg = header.get("alg")
         if alg not in issuer.algorithms:
             raise rejected("token algorithm not allowed")
-        candidates = await self._keys[issuer.issuer].lookup(header.get("kid"))
+        cache = self._keys[issuer.issuer]
+        candidates = await cache.lookup(header.get("kid"))
         if not candidates:
+            if not cache.ready():  # keys never fetched: the issuer is down, not the token bad
+                raise Unavailable("the token issuer's signing keys are not available yet",
+                                  retry_after_s=cache.retry_after_s())
             raise rejected("unknown signing key")
         keys = [key for c in candidates if (key := c.for_algorithm(alg)) is not None]
         if not keys:
