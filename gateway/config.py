@@ -291,6 +291,14 @@ class ApiKey(_Model):
     roles: tuple[str, ...] = ()
 
 
+class FailedAuthLimit(_Model):
+    """Failed authentications per client IP, counted before any token is parsed (429 past it)."""
+
+    enabled: bool = True
+    rate_per_s: float = Field(default=0.5, gt=0)  # refill: one more failure every 2 s
+    burst: int = Field(default=20, ge=1)  # failures an address may make at once
+
+
 class Auth(_Model):
     issuers: tuple[Issuer, ...] = ()
     api_keys: tuple[ApiKey, ...] = ()
@@ -299,6 +307,8 @@ class Auth(_Model):
     # default, so a backend never sees a bearer token it has no use for.
     forward_credentials: bool = False
     max_token_bytes: int = Field(default=4096, gt=0, le=8192)  # T-26
+    # Kept in rate_limits.store (memory, or Redis shared by the instances).
+    failed_auth_limit: FailedAuthLimit = FailedAuthLimit()
     # Keys a client may never send; stripped on both edges before authentication (T-30).
     gateway_owned: tuple[str, ...] = ("x-user-*", "x-gateway-*", "x-forwarded-*", "x-envoy-*")
     # Sign the injected identity (HMAC-SHA256) so backends can tell it came from the gateway.
