@@ -152,9 +152,8 @@ def _principal(payload: Mapping[str, Any], issuer: Issuer) -> Principal:
         claims.append((key, text))
     return Principal(
         subject=subject,
-        roles=_names(payload, issuer.roles_claim, "roles", issuer.roles_claim_format, issuer),
-        scopes=_names(payload, issuer.scopes_claim, "scopes", issuer.scopes_claim_format,
-                      issuer),
+        roles=_names(payload, issuer.roles_claim, issuer.roles_claim_format, issuer),
+        scopes=_names(payload, issuer.scopes_claim, issuer.scopes_claim_format, issuer),
         via="jwt",
         claims=tuple(claims),
     )
@@ -168,7 +167,7 @@ def _as_text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _names(payload: Mapping[str, Any], claim: str, what: str, form: ClaimFormat,
+def _names(payload: Mapping[str, Any], claim: str, form: ClaimFormat,
            issuer: Issuer) -> tuple[str, ...]:
     """Roles or scopes, in the shape the issuer declares for the claim (a JSON array of strings,
     or one space-separated string), at most `max_claim_values` of at most
@@ -191,7 +190,7 @@ def _names(payload: Mapping[str, Any], claim: str, what: str, form: ClaimFormat,
         raise rejected(f"token claim {claim} has a value longer than "
                        f"{issuer.max_claim_value_chars} characters")
     if not all(is_name(name) for name in names):
-        raise rejected(f"token {what} have characters not allowed in metadata")
+        raise rejected(f"token claim {claim} has characters not allowed in metadata")
     return tuple(names)
 
 
