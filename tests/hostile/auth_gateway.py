@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import grpc
 import pytest
+from yarl import URL
 
 from gateway import app
 from gateway.config import load
@@ -80,7 +81,8 @@ class AuthGateway:
         sent = dict(headers or {})
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
-        async with (session or self.http).get(self.base_url + path, headers=sent) as response:
+        url = URL(self.base_url + path, encoded=True)  # sent as written: no re-quoting
+        async with (session or self.http).get(url, headers=sent) as response:
             text = await response.text()
             self.seen.append(text)
             self.seen.extend(f"{k}: {v}" for k, v in response.headers.items())
