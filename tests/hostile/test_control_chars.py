@@ -38,7 +38,7 @@ REFUSED = [
     ("/v1/kitchen/s?nested.label=%09", 'query parameter "nested.label" holds a control character'),
     ("/v1/kitchen/s?a%00b=1", 'query parameter "a\\u0000b" holds a control character'),
 ]
-ALLOWED = [
+ALLOWED: list[tuple[str, dict[str, object]]] = [
     ("/v1/kitchen/...", {"stringValue": "..."}),  # three dots are a name, not a dot segment
     ("/v1/kitchen/a..b", {"stringValue": "a..b"}),
     ("/v1/kitchen/.hidden", {"stringValue": ".hidden"}),
