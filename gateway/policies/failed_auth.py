@@ -14,6 +14,7 @@ import logging
 
 from gateway.config import FailedAuthLimit as Settings
 from gateway.errors import GatewayError, RateLimited
+from gateway.policies.ratelimit import retry_info_detail
 from gateway.ratelimit.limiter import Limiter
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class FailedAuthLimit:
         """RateLimited once `ip` has no failures left; before any token is read."""
         decision = await self._limiter.acquire(self._key(ip), self._rate_per_s, self._burst, 0)
         if not decision.allowed:
-            raise RateLimited(
+            refused = RateLimited(
                 "too many failed authentications from this address; retry later",
                 decision.retry_after_s,
                 limit=decision.limit,
@@ -40,6 +41,8 @@ class FailedAuthLimit:
                 window_s=self._burst / self._rate_per_s,
                 policy=POLICY,
             )
+            refused.details = (retry_info_detail(refused),)  # google.rpc.RetryInfo, as RateLimit
+            raise refused
 
     async def failed(self, ip: str) -> None:
         """Count one failure; a store that is down (failure_mode closed) must not turn the

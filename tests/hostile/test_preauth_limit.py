@@ -49,6 +49,7 @@ def assert_429(reply: Any) -> None:
         "too many failed authentications from this address; retry later"
     assert 1 <= int(reply.headers["Retry-After"]) <= 20
     assert reply.headers["RateLimit-Policy"] == f'"failed-auth";q={BURST};w=60'
+    assert reply.body["details"][0]["@type"] == "type.googleapis.com/google.rpc.RetryInfo"
 
 
 async def test_failures_from_one_address_are_throttled_before_parsing(
@@ -67,6 +68,7 @@ async def test_failures_from_one_address_are_throttled_before_parsing(
             rpc = await gw.rpc(token)
             assert rpc.code == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert 1000 <= int(dict(rpc.trailers)["grpc-retry-pushback-ms"]) <= 20_000
+            assert "grpc-status-details-bin" in dict(rpc.trailers)  # RetryInfo
             tokens.append(token)
         assert gw.jwks.fetches == fetches
         assert gw.backend_calls == 0
