@@ -89,7 +89,7 @@ def build_auth_policies(
     failures = None
     if auth.failed_auth_limit.enabled:
         store = failure_store or MemoryLimiter(config.rate_limits.max_keys)
-        failures = FailedAuthLimit(auth.failed_auth_limit, store)
+        failures = FailedAuthLimit(auth.failed_auth_limit, store, config.rate_limits.max_keys)
     return AuthPolicies(
         strip=StripGatewayOwned(auth.gateway_owned),
         authenticate=Authenticate(auth, tokens, ApiKeyVerifier(auth.api_keys), failures),

@@ -20,7 +20,11 @@ import aiohttp
 import grpc
 import pytest
 
+from gateway.config import FailedAuthLimit as Settings
 from gateway.config import RedisLimits
+from gateway.errors import RateLimited
+from gateway.policies.failed_auth import FailedAuthLimit
+from gateway.ratelimit.limiter import Decision
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.redis import RedisLimiter
 from tests.hostile.auth_gateway import AuthGateway, auth_gateway
@@ -156,3 +160,43 @@ async def test_a_probe_takes_nothing_from_the_bucket(redis_server: RedisServer) 
         assert shared.allowed == 2  # probes are not counted as admitted calls
     finally:
         await shared.close()
+
+
+class CountingStore:
+    """The Limiter protocol over memory buckets, counting what reaches the store."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.inner = MemoryLimiter(16, clock=clock)
+        self.costs: list[int] = []
+
+    async def acquire(self, key: str, rate_per_s: float, burst: int, cost: int = 1) -> Decision:
+        self.costs.append(cost)
+        return await self.inner.acquire(key, rate_per_s, burst, cost)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_callers_that_never_fail_cost_the_store_nothing() -> None:
+    """No store round trip (with Redis: no network) for an address with no failure here in
+    the refill window; after one, probes until the window has passed."""
+    clock = Clock()
+    store = CountingStore(clock)
+    limit = FailedAuthLimit(Settings(rate_per_s=0.5, burst=2), store, max_addresses=2,
+                            clock=clock)
+    for _ in range(100):
+        await limit.check("192.0.2.1")
+    assert store.costs == []
+    await limit.failed("192.0.2.1")
+    await limit.check("192.0.2.1")
+    await limit.failed("192.0.2.1")
+    with pytest.raises(RateLimited) as refused:
+        await limit.check("192.0.2.1")
+    assert refused.value.retry_after_s == pytest.approx(2.0)
+    assert store.costs == [1, 0, 1, 0]
+    clock.now += 4.0  # the window (burst / rate) since the last failure: full again
+    await limit.check("192.0.2.1")
+    assert store.costs == [1, 0, 1, 0] and limit.addresses == 0
+    for address in ("192.0.2.2", "192.0.2.3", "192.0.2.4"):
+        await limit.failed(address)
+    assert limit.addresses == 2  # bounded: the least recently failed is forgotten
