@@ -11,6 +11,7 @@ trusted proxy) keep their 200s.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import uuid
@@ -104,6 +105,22 @@ async def test_clients_behind_a_trusted_proxy_are_told_apart_on_grpc(
         assert (await gw.rpc(gw.token(), client)).code == grpc.StatusCode.OK
         assert gw.jwks.fetches == fetches and gw.backend_calls == 1
         assert "\"peer\":\"203.0.113.7\"" in logs.text  # the access log names the client
+
+
+async def test_wrong_api_keys_spend_the_same_budget(logs: pytest.LogCaptureFixture) -> None:
+    key = "k-" + uuid.uuid4().hex
+    api_keys = [{"sha256": hashlib.sha256(key.encode()).hexdigest(), "owner": "svc-reports"}]
+    async with auth_gateway(auth={"failed_auth_limit": LIMIT, "api_keys": api_keys}) as gw:
+        guesses = [f"guess-{i}-{uuid.uuid4().hex}" for i in range(BURST)]
+        for guess in guesses:
+            reply = await gw.rest("/v1/kitchen/s", headers={"X-Api-Key": guess})
+            assert (reply.status, reply.body["message"]) == (401, "invalid API key")
+        assert_429(await gw.rest("/v1/kitchen/s", headers={"X-Api-Key": key}))  # even the key
+        rpc = await gw.rpc(metadata=(("x-api-key", key),))
+        assert rpc.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert gw.backend_calls == 0
+        for secret in (key, *guesses):
+            assert gw.leaks(secret, logs) == []
 
 
 async def test_failures_are_shared_through_redis(redis_server: RedisServer,
