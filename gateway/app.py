@@ -20,7 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from gateway.admin import ReloadResult, add_admin_routes
 from gateway.compiled import Compiled, compile_config
 from gateway.config import AdminApi, GatewayConfig, Listener, admin_token_digest
-from gateway.edges.health import add_health_routes
+from gateway.edges.health import ReadinessHealth, add_health_routes
 from gateway.edges.rest import RestEdge
 from gateway.edges.rpc import RpcEdge
 from gateway.errors import ConfigError
@@ -168,7 +168,7 @@ async def start(config: GatewayConfig, *, instances: int = 1,
         if config.listen.grpc is not None:
             running.rpc = _rpc_edge(runtime)
             running.grpc_server, running.grpc_port, running.health = await _start_grpc(
-                running.rpc, runtime.compiled, config.listen.grpc, shared)
+                running.rpc, runtime.compiled, config.listen.grpc, shared, running.ready)
         if config.listen.ops is not None:
             metrics = runtime.observability.metrics
             ops = ops_application(metrics.registry if metrics is not None else None)
@@ -219,11 +219,12 @@ async def _stop_http(runner: web.BaseRunner | None, grace_s: float) -> None:
         await runner.cleanup()
 
 
-async def _start_grpc(edge: RpcEdge, compiled: Compiled, listener: Listener, reuse_port: bool
+async def _start_grpc(edge: RpcEdge, compiled: Compiled, listener: Listener, reuse_port: bool,
+                      ready: Callable[[], bool]
                       ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     # A taken port is an error, unless several workers share it on purpose.
     server = grpc.aio.server(handlers=[edge], options=[("grpc.so_reuseport", int(reuse_port))])
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = ReadinessHealth(ready)  # "" follows /readyz
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [*compiled.served_services,
              health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -235,7 +236,7 @@ async def _start_grpc(edge: RpcEdge, compiled: Compiled, listener: Listener, reu
     else:
         port = server.add_secure_port(address, grpc_server_credentials(listener.tls))
     await server.start()
-    for service in ("", *compiled.served_services):
+    for service in compiled.served_services:
         await health_servicer.set(service, SERVING)
     return server, port, health_servicer
 

@@ -186,6 +186,9 @@ class Transcoding(_Model):
     ignore_unknown_body_fields: bool = False
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     max_json_depth: int = Field(default=64, gt=0, le=512)
+    # "." / ".." as (a "/"-piece of) a decoded path value, e.g. from "%2E%2E%2F": refused (400)
+    # unless allowed; control characters in path and query values are refused always.
+    allow_dot_segments: bool = False
     forward_headers: tuple[str, ...] = ()  # request headers sent on as metadata (lower-case)
     success_status: Mapping[str, int] = {}  # "/pkg.Service/Method" -> 2xx status
     openapi: bool = True  # serve /openapi.json and /docs
@@ -244,6 +247,10 @@ class StaticKey(_Model):
         return self
 
 
+# How a list claim (roles, scopes) is written in the token: a JSON array of strings, or one
+# string of names separated by spaces (OAuth's "scope"). Any other shape is refused (401).
+ClaimFormat = Literal["list", "space_separated"]
+
 Algorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
                     "ES256", "ES384", "ES512", "EdDSA"]  # asymmetric only: never none, never HS*
 
@@ -264,7 +271,11 @@ class Issuer(_Model):
     max_lifetime_s: float = Field(default=86400.0, gt=0)
     subject_claim: str = "sub"
     roles_claim: str = "roles"
-    scopes_claim: str = "scope"  # space-separated string or list
+    roles_claim_format: ClaimFormat = "list"
+    scopes_claim: str = "scope"
+    scopes_claim_format: ClaimFormat = "space_separated"  # RFC 8693 / 9068 "scope"
+    max_claim_values: int = Field(default=64, ge=1, le=1024)  # roles / scopes per token
+    max_claim_value_chars: int = Field(default=128, ge=1, le=1024)  # one role or scope
     claims_to_metadata: Mapping[str, str] = {}  # claim -> metadata key (x-user-*)
 
     @model_validator(mode="after")
@@ -283,6 +294,14 @@ class ApiKey(_Model):
     roles: tuple[str, ...] = ()
 
 
+class FailedAuthLimit(_Model):
+    """Failed authentications per client IP, counted before any token is parsed (429 past it)."""
+
+    enabled: bool = True
+    rate_per_s: float = Field(default=0.5, gt=0)  # refill: one more failure every 2 s
+    burst: int = Field(default=20, ge=1)  # failures an address may make at once
+
+
 class Auth(_Model):
     issuers: tuple[Issuer, ...] = ()
     api_keys: tuple[ApiKey, ...] = ()
@@ -291,6 +310,8 @@ class Auth(_Model):
     # default, so a backend never sees a bearer token it has no use for.
     forward_credentials: bool = False
     max_token_bytes: int = Field(default=4096, gt=0, le=8192)  # T-26
+    # Kept in rate_limits.store (memory, or Redis shared by the instances).
+    failed_auth_limit: FailedAuthLimit = FailedAuthLimit()
     # Keys a client may never send; stripped on both edges before authentication (T-30).
     gateway_owned: tuple[str, ...] = ("x-user-*", "x-gateway-*", "x-forwarded-*", "x-envoy-*")
     # Sign the injected identity (HMAC-SHA256) so backends can tell it came from the gateway.

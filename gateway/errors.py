@@ -10,7 +10,7 @@
       PermissionDenied            403  valid credential, missing role or scope
       RateLimited                 429  over the limit (carries retry_after_s)
       DeadlineExceeded            504  the call's deadline passed
-      Unavailable                 503  no healthy instance, breaker open
+      Unavailable                 503  no healthy instance, breaker open, issuer keys never fetched
       Unimplemented               501  no backend serves the service
       UpstreamError               the backend's own status, passed through unchanged
     ConfigError                   bad configuration at start or reload; never reaches a client
@@ -162,7 +162,14 @@ class DeadlineExceeded(GatewayError):
 
 
 class Unavailable(GatewayError):
+    """`retry_after_s`, when known, goes out as Retry-After (REST) / retry pushback (gRPC)."""
+
     code = Code.UNAVAILABLE
+
+    def __init__(self, message: str, details: Sequence[bytes] = (), *,
+                 retry_after_s: float | None = None) -> None:
+        super().__init__(message, details)
+        self.retry_after_s = retry_after_s
 
 
 class Unimplemented(GatewayError):

@@ -59,8 +59,9 @@ def build_runtime(compiled: Compiled, instances: int = 1,
     observability = build_observability(config, compiled.services, compiled.methods, metrics,
                                         access_sink)
     upstream = Upstream.from_config(config, compiled.services)
-    auth = build_auth_policies(config)
     limiter = build_rate_limiter(config.rate_limits, instances)
+    # Failed authentications are counted in the rate limits' store (memory or Redis).
+    auth = build_auth_policies(config, failure_store=limiter.limiter)
     observability.watch(upstream, limiter.limiter)
     forward = observability.wrap_backend(upstream)
     timeouts = {service: config.backends[backend].timeout_s

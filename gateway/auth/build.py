@@ -22,7 +22,10 @@ from gateway.call import Policy
 from gateway.config import Auth, GatewayConfig, identity_secret
 from gateway.errors import ConfigError
 from gateway.policies.auth import Authenticate, Authorize
+from gateway.policies.failed_auth import FailedAuthLimit
 from gateway.policies.identity import IDENTITY_KEYS, InjectIdentity, StripGatewayOwned
+from gateway.ratelimit.limiter import Limiter
+from gateway.ratelimit.memory import MemoryLimiter
 
 _CLAIM_KEY = re.compile(r"x-user-[0-9a-z][0-9a-z.-]*")
 
@@ -69,20 +72,27 @@ def build_auth_policies(
     clock: Clock = time.monotonic,
     wall_clock: Clock = time.time,
     sleep: Sleep = asyncio.sleep,
+    failure_store: Limiter | None = None,
 ) -> AuthPolicies:
     """Everything auth needs, validated now: a bad key or claim mapping is a ConfigError.
 
     `session_factory` makes one session shared by the caches (else each opens its own);
     `clock` / `sleep` time the JWKS caches, `wall_clock` checks exp / nbf / iat (tests inject).
     The identity HMAC secret comes from config.identity_secret (the environment).
+    `failure_store`: where failed authentications are counted (the runtime passes the rate
+    limiter's store, memory or Redis); without one, this process's memory.
     """
     auth = config.auth
     _check_claim_keys(auth)
     caches = {issuer.issuer: JwksCache(issuer, clock=clock, sleep=sleep) for issuer in auth.issuers}
     tokens = JwtVerifier(auth.issuers, caches, auth.max_token_bytes, clock=wall_clock)
+    failures = None
+    if auth.failed_auth_limit.enabled:
+        store = failure_store or MemoryLimiter(config.rate_limits.max_keys)
+        failures = FailedAuthLimit(auth.failed_auth_limit, store, config.rate_limits.max_keys)
     return AuthPolicies(
         strip=StripGatewayOwned(auth.gateway_owned),
-        authenticate=Authenticate(auth, tokens, ApiKeyVerifier(auth.api_keys)),
+        authenticate=Authenticate(auth, tokens, ApiKeyVerifier(auth.api_keys), failures),
         authorize=Authorize(config.authorization),
         inject=InjectIdentity(identity_secret(auth)),
         caches=tuple(caches.values()),

@@ -9,8 +9,9 @@ document names, and are kept by kid:
 * an unknown kid triggers a fetch at most once per `jwks_min_refresh_interval_s`, and
   concurrent misses share that one fetch (single flight). A kid still missing from a fetch the
   miss waited for is remembered (at most 1024 kids, 5 min) and triggers no fetch again; a kid
-  refused only because of the cooldown is not remembered, so a key the issuer has just
-  published is found by the first fetch the cooldown allows;
+  refused only because of the cooldown, or after a fetch that failed, is not remembered, so a
+  key the issuer has just published (or an issuer back from an outage) is found by the first
+  fetch the cooldown allows;
 * every fetch has a timeout (`jwks_fetch_timeout_s`), reads at most 64 KiB and follows no
   redirect (aiohttp resends a GET once, by itself, when the server drops the connection).
 
@@ -233,6 +234,10 @@ class JwksCache:
         """Keys to verify with: always for static-only issuers; else once a fetch succeeded."""
         return not self.remote or self._fetched_at is not None and bool(self._keys().keys)
 
+    def retry_after_s(self) -> float:
+        """About when keys may be there: the next background fetch, at most the cooldown."""
+        return max(1.0, min(self._next_refresh_in(), self.issuer.jwks_min_refresh_interval_s))
+
     async def lookup(self, kid: str | None) -> tuple[VerificationKey, ...]:
         """The key with this kid (or every key, for a token without kid); () if none.
 
@@ -252,7 +257,8 @@ class JwksCache:
             return ()  # cooldown: refused, not remembered
         found = self._keys().by_kid.get(kid)
         if found is None:
-            self._remember_missing(kid)
+            if not self._failures:  # a failed fetch says nothing about the kid
+                self._remember_missing(kid)
             return ()
         return (found,)
 

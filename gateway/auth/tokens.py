@@ -7,8 +7,12 @@ JwksCache, which must fit `alg` (key type and curve: an HS256 token "signed" wit
 public key finds no HMAC key); pyjwt verifies with the key bound to that one algorithm; then
 `exp` (required), `nbf`, `iat` and the maximum lifetime against an injected wall clock with
 leeway `clock_skew_s`; then subject, roles, scopes and mapped claims, which must be safe to put
-into metadata (visible ASCII without ","; mapped claims printable ASCII) or the token is refused.
-Each refusal is Unauthenticated with a short message naming the problem, never the token.
+into metadata (visible ASCII without ","; mapped claims printable ASCII) or the token is refused;
+roles and scopes also in the shape the issuer declares (a list, or a space-separated string)
+and within its caps on count and length.
+Each refusal is Unauthenticated with a short message naming the problem, never the token. A key
+that cannot be found while the issuer's keys were never fetched (its JWKS down since start, or
+for 24 h) is Unavailable with a retry-after instead: the token may well be good (T-27).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from jwt import PyJWK
 from gateway.auth.common import is_name, is_text, rejected
 from gateway.auth.jwks import JwksCache
 from gateway.call import Principal
-from gateway.config import Issuer
+from gateway.config import ClaimFormat, Issuer
+from gateway.errors import Unavailable
 
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 # pyjwt errors -> our message; subclasses before their bases.
@@ -66,8 +71,12 @@ class JwtVerifier:
         alg = header.get("alg")
         if alg not in issuer.algorithms:
             raise rejected("token algorithm not allowed")
-        candidates = await self._keys[issuer.issuer].lookup(header.get("kid"))
+        cache = self._keys[issuer.issuer]
+        candidates = await cache.lookup(header.get("kid"))
         if not candidates:
+            if not cache.ready():  # keys never fetched: the issuer is down, not the token bad
+                raise Unavailable("the token issuer's signing keys are not available yet",
+                                  retry_after_s=cache.retry_after_s())
             raise rejected("unknown signing key")
         keys = [key for c in candidates if (key := c.for_algorithm(alg)) is not None]
         if not keys:
@@ -143,8 +152,8 @@ def _principal(payload: Mapping[str, Any], issuer: Issuer) -> Principal:
         claims.append((key, text))
     return Principal(
         subject=subject,
-        roles=_names(payload, issuer.roles_claim, "roles"),
-        scopes=_names(payload, issuer.scopes_claim, "scopes"),
+        roles=_names(payload, issuer.roles_claim, issuer.roles_claim_format, issuer),
+        scopes=_names(payload, issuer.scopes_claim, issuer.scopes_claim_format, issuer),
         via="jwt",
         claims=tuple(claims),
     )
@@ -158,17 +167,30 @@ def _as_text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _names(payload: Mapping[str, Any], claim: str, what: str) -> tuple[str, ...]:
-    """Roles or scopes: a list of names, or one string of names separated by spaces."""
+def _names(payload: Mapping[str, Any], claim: str, form: ClaimFormat,
+           issuer: Issuer) -> tuple[str, ...]:
+    """Roles or scopes, in the shape the issuer declares for the claim (a JSON array of strings,
+    or one space-separated string), at most `max_claim_values` of at most
+    `max_claim_value_chars` each. A claim in another shape is refused, not guessed at: a
+    string "admin" where a list is expected is a token the issuer did not mean to write."""
     value = _claim(payload, claim)
     if value is None:
         return ()
-    names = value.split(" ") if isinstance(value, str) else value
-    if not isinstance(names, list):
-        raise rejected(f"token {what} claim is neither a string nor a list")
-    names = [name for name in names if name != ""]
+    if form == "space_separated":
+        if not isinstance(value, str):
+            raise rejected(f"token claim {claim} must be a space-separated string")
+        names: list[Any] = [name for name in value.split(" ") if name != ""]
+    elif isinstance(value, list) and all(isinstance(name, str) for name in value):
+        names = value
+    else:
+        raise rejected(f"token claim {claim} must be a JSON array of strings")
+    if len(names) > issuer.max_claim_values:
+        raise rejected(f"token claim {claim} has more than {issuer.max_claim_values} values")
+    if any(len(name) > issuer.max_claim_value_chars for name in names):
+        raise rejected(f"token claim {claim} has a value longer than "
+                       f"{issuer.max_claim_value_chars} characters")
     if not all(is_name(name) for name in names):
-        raise rejected(f"token {what} have characters not allowed in metadata")
+        raise rejected(f"token claim {claim} has characters not allowed in metadata")
     return tuple(names)
 
 

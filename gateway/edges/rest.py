@@ -28,12 +28,13 @@ from gateway.errors import (
     PayloadTooLarge,
     RateLimited,
     Unauthenticated,
+    Unavailable,
 )
 from gateway.observability.refused import UNMATCHED, Refused
 from gateway.observability.timing import server_timing
 from gateway.policies.client_ip import Network, client_ip
 from gateway.policies.deadline import parse_grpc_timeout, parse_x_timeout
-from gateway.policies.ratelimit import rate_limit_headers
+from gateway.policies.ratelimit import rate_limit_headers, retry_after_seconds
 from gateway.policies.request_id import request_id_from
 from gateway.transcode.request import RequestDecoder, parse_query
 from gateway.transcode.response import ReplyEncoder, render_status_details
@@ -233,6 +234,8 @@ class RestEdge:
             headers.extend(rate_limit_headers(exc))
         elif isinstance(exc, Unauthenticated):
             headers.append(("WWW-Authenticate", exc.www_authenticate or 'Bearer realm="gateway"'))
+        elif isinstance(exc, Unavailable) and exc.retry_after_s is not None:
+            headers.append(("Retry-After", str(retry_after_seconds(exc.retry_after_s))))
         return web.Response(
             status=exc.http_status, body=orjson.dumps(status_json(self.tables.schema, exc)),
             content_type=JSON, headers=headers,

@@ -5,6 +5,7 @@ Bytes in, bytes out: no payload is decoded. GatewayError becomes a gRPC status h
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from google.protobuf import any_pb2
 from google.rpc import status_pb2
 
 from gateway.call import Call, Handler, Kind, Metadata, Reply
-from gateway.errors import GatewayError, RateLimited
+from gateway.errors import GatewayError, RateLimited, Unavailable
 from gateway.policies.client_ip import Network, client_ip
 from gateway.policies.ratelimit import pushback_ms
 from gateway.policies.request_id import HEADER, request_id_from
@@ -158,6 +159,8 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: GatewayError,
         trailers.append((HEADER, request_id))
     if isinstance(exc, RateLimited):  # RESOURCE_EXHAUSTED plus when to come back (T-22)
         trailers.append(("grpc-retry-pushback-ms", pushback_ms(exc)))
+    elif isinstance(exc, Unavailable) and exc.retry_after_s is not None:
+        trailers.append(("grpc-retry-pushback-ms", str(math.ceil(exc.retry_after_s * 1000))))
     if exc.attempts > 1:
         trailers.append(("x-gateway-attempts", str(exc.attempts)))
     if exc.details:

@@ -6,7 +6,9 @@ treat an Authorization (API-key) header as its credential: it is not checked, on
 (or forwarded with `auth.forward_credentials`), so backends that authenticate themselves
 keep working behind a gateway without auth. Exactly one credential per call: several `authorization`
 values, or a bearer token and an API key together, are 401. Credentials are removed from the
-metadata before the call goes on, unless `auth.forward_credentials`.
+metadata before the call goes on, unless `auth.forward_credentials`. Before a credential is
+read, the address's budget of failed authentications is checked (policies/failed_auth.py), and
+each 401 spends one.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import re
 from gateway.auth.apikeys import ApiKeyVerifier
 from gateway.auth.common import rejected, required
 from gateway.auth.tokens import JwtVerifier
-from gateway.call import Call, Handler, Reply, Step, StepPolicy
+from gateway.call import Call, Handler, Principal, Reply, Step, StepPolicy
 from gateway.config import Auth, Authorization
-from gateway.errors import PermissionDenied
+from gateway.errors import PermissionDenied, Unauthenticated
+from gateway.policies.failed_auth import FailedAuthLimit
 
 AUTHORIZATION = "authorization"
 
@@ -27,8 +30,10 @@ AUTHORIZATION = "authorization"
 class Authenticate:
     """Sets call.principal from the one credential sent; anonymous calls go on with None."""
 
-    def __init__(self, auth: Auth, tokens: JwtVerifier, api_keys: ApiKeyVerifier) -> None:
+    def __init__(self, auth: Auth, tokens: JwtVerifier, api_keys: ApiKeyVerifier,
+                 failures: FailedAuthLimit | None = None) -> None:
         self._tokens = tokens
+        self._failures = failures  # the pre-authentication limit per client IP
         self._api_keys = api_keys
         self._api_key_header = auth.api_key_header.lower()
         self._forward = auth.forward_credentials
@@ -48,15 +53,26 @@ class Authenticate:
                    if k == self._api_key_header and self._checks_api_keys]
         if not bearer and not api_key:
             return await call_next(self._without_credentials(call))
+        if self._failures is not None:
+            await self._failures.check(call.peer)  # before anything of the credential is read
+        try:
+            principal = await self._verified(bearer, api_key)
+        except Unauthenticated:
+            if self._failures is not None:
+                await self._failures.failed(call.peer)
+            raise
+        return await call_next(self._without_credentials(call).evolve(principal=principal))
+
+    async def _verified(self, bearer: list[str | bytes], api_key: list[str | bytes]
+                        ) -> Principal:
+        """The principal of the one credential sent, or Unauthenticated."""
         if len(bearer) + len(api_key) > 1:
             raise rejected("more than one credential sent")
         if bearer:
-            principal = await self._tokens.verify(_bearer_token(bearer[0]))
-        elif isinstance(api_key[0], str):
-            principal = self._api_keys.verify(api_key[0])
-        else:
-            raise rejected("invalid API key")
-        return await call_next(self._without_credentials(call).evolve(principal=principal))
+            return await self._tokens.verify(_bearer_token(bearer[0]))
+        if isinstance(api_key[0], str):
+            return self._api_keys.verify(api_key[0])
+        raise rejected("invalid API key")
 
     def _without_credentials(self, call: Call) -> Call:
         if self._forward:

@@ -17,7 +17,9 @@ class Decision:
 
 class Limiter(Protocol):
     async def acquire(self, key: str, rate_per_s: float, burst: int, cost: int = 1) -> Decision:
-        """Take `cost` from the bucket `key` (refilling at rate_per_s, holding burst) if it can."""
+        """Take `cost` from the bucket `key` (refilling at rate_per_s, holding burst) if it can.
+
+        `cost` 0 is a probe: the decision for one more, taking nothing."""
         ...
 
     async def close(self) -> None: ...

@@ -18,14 +18,15 @@ def gcra(
 ) -> tuple[float | None, Decision]:
     """One GCRA step (a token bucket that stores only its theoretical arrival time, `tat`).
 
-    Returns the new tat (None when the request is refused and nothing changes) and the decision.
+    Returns the new tat (None when nothing changes: a refusal, or a probe) and the decision.
     A bucket is full when tat <= now; each request pushes tat 1/rate later; a request is admitted
-    while tat stays within burst/rate of now.
+    while tat stays within burst/rate of now. `cost` 0 is a probe: would one more be admitted?
     """
+    probe = cost == 0
     interval = 1.0 / rate_per_s
     tolerance = interval * burst
     tat = max(tat, now)
-    new_tat = tat + cost * interval
+    new_tat = tat + max(cost, 1) * interval
     allow_at = new_tat - tolerance
     if now < allow_at - _EPSILON_S:
         return None, Decision(
@@ -35,7 +36,9 @@ def gcra(
             retry_after_s=allow_at - now,
             reset_s=tat - now,
         )
-    return new_tat, Decision(
+    if probe:
+        new_tat = tat
+    return None if probe else new_tat, Decision(
         allowed=True,
         limit=burst,
         remaining=_whole(tolerance - (new_tat - now), interval),

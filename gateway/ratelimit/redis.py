@@ -26,6 +26,7 @@ KEY_PREFIX = "gw:rl:"
 
 # The same GCRA step as memory.gcra, in integer microseconds of Redis' TIME, so instances whose
 # clocks disagree still share one timeline. The key lives exactly until its bucket is full again.
+# Cost 0 is a probe (would one more be admitted?) that writes nothing.
 _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -35,10 +36,13 @@ local cost = tonumber(ARGV[3])
 local tolerance = interval * burst
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
-local new_tat = tat + cost * interval
+local new_tat = tat + math.max(cost, 1) * interval
 local allow_at = new_tat - tolerance
 if now < allow_at then
   return {0, math.floor((tolerance - (tat - now)) / interval), allow_at - now, tat - now}
+end
+if cost == 0 then
+  return {1, math.floor((tolerance - (tat - now)) / interval), 0, tat - now}
 end
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
            'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
@@ -82,7 +86,8 @@ class RedisLimiter:
                 raise Unavailable("rate limiter unavailable")
             decision = await self._fallback.acquire(key, rate_per_s, burst, cost)
         if decision.allowed:
-            self.allowed += 1
+            if cost:  # a probe admits nothing
+                self.allowed += 1
         else:
             self.rejected += 1
         return decision

@@ -32,6 +32,7 @@ from gateway.transcode.jsontypes import type_error
 from gateway.transcode.route import Route
 from gateway.transcode.schema import Schema
 from gateway.transcode.updatemask import MASK_FIELD, MaskFill, compile_mask_fill, mask_paths
+from gateway.transcode.values import check_values
 
 __all__ = ["DecodeOptions", "RequestDecoder", "compile_request_decoder", "parse_query"]
 
@@ -48,6 +49,7 @@ class DecodeOptions:
     # Nesting of JSON objects and arrays, the top level is 1; levels inside a Struct, Value or
     # ListValue count twice, as they nest twice as deep in the binary message.
     max_json_depth: int = 64
+    allow_dot_segments: bool = False  # "." / ".." as path values (values.py)
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_json_depth <= _MAX_DEPTH_LIMIT:
@@ -63,6 +65,8 @@ class RequestDecoder:
 
     Rules (google/api/http.proto, proto3 JSON), and our choices where they leave room:
     - Path variables set (nested) fields from their decoded text, coerced by field type.
+      No decoded path or query value may hold a control character, nor a path value a dot
+      segment unless `allow_dot_segments` (values.py): a 400 naming the parameter.
     - Query parameters name leaf fields by proto or JSON name per segment (`a.b.c=1`, as
       grpc-gateway); repeated fields take repeated parameters. A parameter naming a message,
       map or Struct/Value/Any field, or sent twice for a singular field, is a 400. Unknown
@@ -114,6 +118,7 @@ class RequestDecoder:
         >>> decoder.decode({"string_value": "hi"}, [("int32_value", "7")], b"", "")
         b'\\n\\x02hi\\x10\\x07'
         """
+        check_values(bindings, query, self.options.allow_dot_segments)
         if self.plain_string_path is not None and not query and not body.strip(b" \t\r\n"):
             return self._decode_plain_path(bindings)
         root: JsonObject = {}

@@ -13,7 +13,7 @@ import pytest
 from gateway.auth.jwks import MISSING_KIDS, JwksCache, Sleep, allowed_jwks_uri
 from gateway.auth.tokens import JwtVerifier
 from gateway.config import Issuer
-from gateway.errors import Unauthenticated
+from gateway.errors import Unauthenticated, Unavailable
 from tests.policies.jwks_server import (
     FakeClock,
     JwksServer,
@@ -102,7 +102,8 @@ async def test_stale_keys_are_dropped_after_24_hours_without_a_fetch(
 ) -> None:
     jwks.mode = "error"
     clock.advance(24 * 3600 + 1)
-    assert not await auth.accepts(rsa_a.sign(claims(jwks.url)))
+    with pytest.raises(Unavailable, match="not available yet"):  # the issuer, not the token
+        await auth.accepts(rsa_a.sign(claims(jwks.url)))
     assert not auth.cache.ready()
 
 
@@ -115,7 +116,9 @@ async def test_startup_with_the_jwks_down_is_not_ready_until_keys_arrive(
     try:
         token = rsa_a.sign(claims(jwks.url))
         assert not down.cache.ready()
-        assert not await down.accepts(token)
+        with pytest.raises(Unavailable, match="not available yet") as refused:  # 503, not 401
+            await down.accepts(token)
+        assert refused.value.retry_after_s is not None and refused.value.retry_after_s >= 1
         jwks.mode = "ok"
         clock.advance(30)
         assert await down.accepts(token)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from google.protobuf import json_format, text_format
 from google.protobuf.message import Message
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import ConfigError, GatewayError, InvalidArgument, UnsupportedMediaType
@@ -340,6 +341,7 @@ _UINT64 = st.integers(0, 2**64 - 1)
 _DOUBLE = st.floats(allow_nan=False) | st.just(math.nan)
 _FLOAT = st.floats(width=32, allow_nan=False) | st.just(math.nan)
 _TEXT = st.text(max_size=8)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _COLOR = st.sampled_from(
     ["COLOR_UNSPECIFIED", "COLOR_RED", "COLOR_GREEN", "COLOR_BLUE"]
 ) | st.integers(4, 100)
@@ -552,6 +554,7 @@ def test_query_and_body_agree(kitchen: Kitchen, fields: dict[str, Any]) -> None:
         body[key] = value
     body["stringValue"] = "s"
     query = [(k, v) for k, v in query if k != "stringValue"]
+    assume(not any(_CONTROL.search(v) for _, v in query))  # 400 in a query (values.py)
     via_query = kitchen.get.decode({"string_value": "s"}, query, b"", "")
     via_body = kitchen.post.decode({}, [], json.dumps(body).encode(), "")
     assert _message(schema, kitchen.get.route, via_query).SerializeToString(
@@ -576,13 +579,13 @@ def test_http_body_as_the_whole_request(schema: Schema) -> None:
         decoder.decode({}, [("content_type", "x")], b"", "")
 
 
-@given(value=st.text(min_size=1, max_size=40))
+@given(value=st.text(min_size=1, max_size=40).filter(lambda v: not _CONTROL.search(v)))
 def test_plain_path_fast_path_equals_the_json_route(schema: Schema, table: RouteTable,
                                                      value: str) -> None:
     """Routes binding only top-level strings skip json_format; the bytes must not change."""
     checked = 0
     for route in table.routes:
-        decoder = compile_request_decoder(schema, route, DecodeOptions())
+        decoder = compile_request_decoder(schema, route, DecodeOptions(allow_dot_segments=True))
         if decoder.plain_string_path is None:
             continue
         slow = replace(decoder, plain_string_path=None)
