@@ -11,8 +11,10 @@ import grpc
 from gateway.config import BackendTls
 from gateway.errors import ConfigError
 
-# Channel options for a proxy: keepalive so dead peers are noticed, no message size cap below the
-# edge's own limits, and no retries of the channel's own (retries are the gateway's policy).
+# Channel options for a proxy: keepalive so dead peers are noticed, and no retries of the
+# channel's own (retries are the gateway's policy). The receive cap is the config's
+# transcoding.max_reply_bytes: grpc refuses a bigger reply from its length prefix, before
+# reading or allocating it (RESOURCE_EXHAUSTED, which status.py makes a 502).
 CHANNEL_OPTIONS: Sequence[tuple[str, Any]] = (
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
@@ -20,6 +22,7 @@ CHANNEL_OPTIONS: Sequence[tuple[str, Any]] = (
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.enable_retries", 0),
 )
+MAX_RECEIVE = "grpc.max_receive_message_length"
 
 
 def credentials(backend: str, tls: BackendTls | None) -> grpc.ChannelCredentials | None:
@@ -36,10 +39,14 @@ def credentials(backend: str, tls: BackendTls | None) -> grpc.ChannelCredentials
 
 
 def open_channel(address: str, creds: grpc.ChannelCredentials | None,
-                 server_name: str | None = None) -> grpc.aio.Channel:
-    if creds is None:
-        return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+                 server_name: str | None = None, max_reply_bytes: int | None = None
+                 ) -> grpc.aio.Channel:
     options = [*CHANNEL_OPTIONS]
+    if max_reply_bytes is not None:
+        options = [(k, v) for k, v in options if k != MAX_RECEIVE]
+        options.append((MAX_RECEIVE, max_reply_bytes))
+    if creds is None:
+        return grpc.aio.insecure_channel(address, options=options)
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))
     return grpc.aio.secure_channel(address, creds, options=options)

@@ -74,7 +74,8 @@ class Upstream:
         backends = {}
         for name, backend in config.backends.items():
             server_name = backend.tls.server_name if backend.tls else None
-            instances = [Instance(address, open_channel(address, creds[name], server_name))
+            instances = [Instance(address, open_channel(address, creds[name], server_name,
+                                                        config.transcoding.max_reply_bytes))
                          for address in backend.addresses]
             outlier = OutlierDetector(name, backend.outlier, instances)
             budget = RetryBudget(backend.retry, clock)
