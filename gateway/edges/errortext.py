@@ -11,22 +11,13 @@ backend's answer to the caller (NOT_FOUND "user u-9 not found") and pass through
 from __future__ import annotations
 
 import logging
-import re
 
 from gateway.errors import Code, GatewayError
+from gateway.scrub import scrub
 
 log = logging.getLogger("gateway.errors")
 
 HIDDEN_CODES = frozenset({Code.INTERNAL, Code.UNKNOWN, Code.DATA_LOSS})
-MAX_LOGGED = 1024  # characters of the original message kept in the log line
-
-# Credential shapes a backend may echo into an error: bearer/basic values, JWTs, key=value.
-_CREDENTIALS = re.compile(
-    r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"
-    r"|\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"
-    r"|\b(password|passwd|secret|token|api[_-]?key|authorization)\s*[=:]\s*[^\s,;&]+"
-)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def hides(exc: GatewayError, mode: str) -> bool:
@@ -46,18 +37,3 @@ def log_hidden(exc: GatewayError, request_id: str, edge: str) -> None:
                 edge, exc.code.name, request_id or "-", exc.backend or "-",
                 scrub(exc.message))
 
-
-def scrub(text: str) -> str:
-    """`text` with credential-shaped parts replaced and control characters escaped, cut short."""
-    cleaned = _CREDENTIALS.sub(_redact, text[: MAX_LOGGED * 2])
-    cleaned = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", cleaned)
-    return cleaned[:MAX_LOGGED] + ("..." if len(cleaned) > MAX_LOGGED else "")
-
-
-def _redact(match: re.Match[str]) -> str:
-    word = match.group(1) or match.group(2)
-    if match.group(1):
-        return f"{word} [redacted]"
-    if word:
-        return f"{word}=[redacted]"
-    return "[redacted]"

@@ -183,7 +183,12 @@ class RestEdge:
         if endpoint.success_status == 204:
             return web.Response(status=204,
                                 headers=_reply_headers(tables, reply, request_id, started))
-        content_type, body = endpoint.encoder.encode(reply.payload)
+        try:
+            content_type, body = endpoint.encoder.encode(reply.payload)
+        except GatewayError as exc:  # a reply that is not what it claims: whose it was
+            exc.backend, exc.backend_s = reply.backend, reply.backend_s
+            exc.attempts = reply.attempts
+            raise
         headers = _reply_headers(tables, reply, request_id, started)  # after: Server-Timing
         headers.append(("Content-Type", content_type))
         return web.Response(status=endpoint.success_status, body=body, headers=headers)
