@@ -191,7 +191,8 @@ def _rest_edge(runtime: Runtime) -> RestEdge:
 
 
 def _rpc_edge(runtime: Runtime) -> RpcEdge:
-    return RpcEdge(runtime.compiled.methods, runtime.pipeline, runtime.trusted_proxies)
+    return RpcEdge(runtime.compiled.methods, runtime.pipeline, runtime.trusted_proxies,
+                   runtime.compiled.config.grpc_edge)
 
 
 def _admin_digest(admin: AdminApi | None) -> bytes | None:

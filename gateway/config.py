@@ -192,8 +192,20 @@ class Transcoding(_Model):
     forward_headers: tuple[str, ...] = ()  # request headers sent on as metadata (lower-case)
     success_status: Mapping[str, int] = {}  # "/pkg.Service/Method" -> 2xx status
     openapi: bool = True  # serve /openapi.json and /docs
+    # What leaves the gateway (docs/security.md). Backend metadata keys (or fnmatch patterns)
+    # sent on as Grpc-Metadata-<key> / Grpc-Trailer-<key>; none by default.
+    response_headers: tuple[str, ...] = ()
+    # INTERNAL / UNKNOWN / DATA_LOSS messages: "generic" (with the request id; the original
+    # is logged) or "backend" (passed through).
+    error_messages: Literal["generic", "backend"] = "generic"
+    server_header: str = Field(default="grpc-edge-gateway", min_length=1, max_length=128,
+                               pattern=r"^[\x21-\x7e][\x20-\x7e]*$")  # no library versions
+    backend_header: bool = True  # X-Gateway-Backend: the backend's name in this config
+    # A bigger backend reply is refused by the backend channels before it is read (both
+    # edges): 502 on REST, RESOURCE_EXHAUSTED on the gRPC edge.
+    max_reply_bytes: int = Field(default=16 * 1024 * 1024, gt=0, le=2**31 - 1)
 
-    @field_validator("forward_headers")
+    @field_validator("forward_headers", "response_headers")
     @classmethod
     def _lower(cls, headers: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(h.lower() for h in headers)
@@ -207,6 +219,24 @@ class Transcoding(_Model):
             if not 200 <= status < 300:
                 raise ValueError(f"{method}: {status} is not a 2xx status")
         return statuses
+
+
+class GrpcEdge(_Model):
+    """What the gRPC edge passes on from backends (docs/security.md)."""
+
+    # Backend metadata keys (or fnmatch patterns) never relayed to gRPC clients; the rest is.
+    metadata_deny: tuple[str, ...] = (
+        "set-cookie", "set-cookie2", "server", "x-powered-by", "via", "alt-svc",
+        "x-envoy-*", "x-forwarded-*", "proxy-*", "connection", "keep-alive", "te", "trailer",
+        "transfer-encoding", "upgrade", "host", "content-length",
+    )
+    error_messages: Literal["generic", "backend"] = "backend"  # internal callers: as sent
+    backend_metadata: bool = True  # x-gateway-backend in the initial metadata
+
+    @field_validator("metadata_deny")
+    @classmethod
+    def _lower(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(k.lower() for k in keys)
 
 
 class Tracing(_Model):
@@ -398,6 +428,7 @@ class GatewayConfig(_Model):
     descriptors: Descriptors
     backends: Mapping[str, Backend] = Field(min_length=1)
     transcoding: Transcoding = Transcoding()
+    grpc_edge: GrpcEdge = GrpcEdge()
     cors: Cors = Cors()
     observability: Observability = Observability()
     auth: Auth = Auth()

@@ -13,6 +13,8 @@
       Unavailable                 503  no healthy instance, breaker open, issuer keys never fetched
       Unimplemented               501  no backend serves the service
       UpstreamError               the backend's own status, passed through unchanged
+      BadGateway                  502  the backend's answer is unusable: not the declared type,
+                                       over transcoding.max_reply_bytes, reset after it started
     ConfigError                   bad configuration at start or reload; never reaches a client
 """
 
@@ -189,6 +191,19 @@ class UpstreamError(GatewayError):
         super().__init__(message, details)
         self.code = code
         self.trailers = trailers
+
+
+class BadGateway(GatewayError):
+    """The backend answered, but not with something the gateway can pass on (502 on REST).
+
+    `code` is what the gRPC edge says: INTERNAL for a reset or a reply that is not the declared
+    type, RESOURCE_EXHAUSTED for a reply over the size limit (grpc's own code for that)."""
+
+    status_override = 502
+
+    def __init__(self, message: str, code: Code = Code.INTERNAL) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class HttpError(GatewayError):

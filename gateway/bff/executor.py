@@ -156,8 +156,10 @@ class _Run:
         if spread is None:
             return [request.SerializeToString()]
         if len(spread) > part.max_calls:
+            # The request asks for too much (400 / INVALID_ARGUMENT); no quota ran out, so it
+            # is not RESOURCE_EXHAUSTED (429), which tells a client to come back later.
             raise PartRefused(f"part {part.name!r} would make {len(spread)} calls, more than "
-                              f"its max_calls of {part.max_calls}", Code.RESOURCE_EXHAUSTED)
+                              f"its max_calls of {part.max_calls}", Code.INVALID_ARGUMENT)
         target = next(binding.target for binding in part.bindings if binding.spread)
         payloads = []
         for value in spread:

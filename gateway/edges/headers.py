@@ -1,7 +1,9 @@
 """HTTP headers <-> gRPC metadata for the REST edge (T-33), as grpc-gateway's conventions.
 
 In: an allow-list of headers, plus `Grpc-Metadata-<name>`; hop-by-hop and grpc-owned keys never.
-Out: backend initial metadata as `Grpc-Metadata-<name>`, trailers as `Grpc-Trailer-<name>`.
+Out: the backend metadata keys `transcoding.response_headers` names (none by default,
+edges/metadata_filter.py): initial metadata as `Grpc-Metadata-<name>`, trailers as
+`Grpc-Trailer-<name>`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from collections.abc import Iterable
 
 from gateway.call import Metadata
+from gateway.edges.metadata_filter import MetadataFilter
 from gateway.errors import InvalidArgument
 
 PREFIX = "grpc-metadata-"
@@ -48,11 +51,13 @@ def metadata_from_headers(headers: Iterable[tuple[str, str]], forward: frozenset
     return tuple(metadata)
 
 
-def headers_from_metadata(metadata: Metadata, prefix: str) -> list[tuple[str, str]]:
-    """Backend metadata as response headers: `Grpc-Metadata-<k>` or `Grpc-Trailer-<k>`."""
+def headers_from_metadata(metadata: Metadata, prefix: str, allowed: MetadataFilter
+                          ) -> list[tuple[str, str]]:
+    """The allowed backend metadata as response headers: `Grpc-Metadata-<k>` or
+    `Grpc-Trailer-<k>`; hop-by-hop keys never, whatever the allow-list says."""
     headers = []
-    for key, value in metadata:
-        if key.startswith("grpc-") or key in HOP_BY_HOP:
+    for key, value in allowed.apply(metadata):
+        if key in HOP_BY_HOP:
             continue
         if isinstance(value, bytes):
             text = base64.b64encode(value).decode("ascii")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -19,8 +19,10 @@ from gateway.call import Call, Handler, Kind, Reply
 from gateway.config import Cors, Transcoding
 from gateway.edges.cors import CorsPolicy, is_preflight
 from gateway.edges.docs import Page, docs_pages
+from gateway.edges.errortext import generic_message, hides, log_hidden
 from gateway.edges.headers import headers_from_metadata, metadata_from_headers
 from gateway.edges.health import health_pages
+from gateway.edges.metadata_filter import MetadataFilter
 from gateway.errors import (
     GatewayError,
     HttpError,
@@ -48,6 +50,7 @@ SSE = "text/event-stream"
 STANDARD_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 PAGE_METHODS = ("GET", "HEAD")
 TRACE_CONTEXT = ("traceparent", "tracestate")  # W3C: always sent on; tracing continues it
+_R = TypeVar("_R", bound=web.StreamResponse)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -74,6 +77,10 @@ class RestTables:
     trusted_proxies: tuple[Network, ...]
     pages: Mapping[str, Page]  # fixed GET paths (/openapi.json, /docs) -> their answer
     cors: CorsPolicy | None  # None: CORS off
+    exposed: MetadataFilter  # backend metadata keys that go out (transcoding.response_headers)
+    error_messages: str  # "generic" | "backend": what INTERNAL/UNKNOWN/DATA_LOSS say
+    server: str  # the Server header
+    backend_header: bool  # X-Gateway-Backend on replies
     refused: Refused | None = None  # logs and counts a request refused before the chain
 
 
@@ -92,6 +99,8 @@ class RestEdge:
             schema, table, endpoints, pipeline, forward, transcoding.max_body_bytes,
             trusted_proxies, docs_pages(openapi) if openapi is not None else {},
             CorsPolicy(cors, methods) if cors is not None and cors.allow_origins else None,
+            MetadataFilter(transcoding.response_headers, allow=True),
+            transcoding.error_messages, transcoding.server_header, transcoding.backend_header,
             refused,
         )
         self._health: Mapping[str, Page] = {}
@@ -111,7 +120,8 @@ class RestEdge:
             if page is not None:
                 response = page()
             elif cors is not None and is_preflight(request.method, request.headers):
-                return web.Response(status=200, headers=cors.preflight(request.headers))
+                return _with_server(
+                    web.Response(status=200, headers=cors.preflight(request.headers)), tables)
             else:
                 response = await self.handle(request)
         except HttpError as exc:  # a refused preflight: no CORS headers, the JSON body
@@ -120,7 +130,7 @@ class RestEdge:
             origin = request.headers.get("Origin")
             if origin is not None:
                 response.headers.extend(cors.reply_headers(origin))
-        return response
+        return _with_server(response, tables)
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.monotonic()
@@ -158,8 +168,8 @@ class RestEdge:
             in_chain = True
             reply = await tables.pipeline(call)
             if route.server_streaming:
-                return await self._stream(request, endpoint, reply, request_id, started)
-            return self._unary(endpoint, reply, request_id, started)
+                return await self._stream(request, tables, endpoint, reply, request_id, started)
+            return self._unary(tables, endpoint, reply, request_id, started)
         except GatewayError as exc:
             request_id = request_id or request_id_from(())
             if not in_chain and tables.refused is not None:
@@ -180,38 +190,49 @@ class RestEdge:
                 raise PayloadTooLarge(f"request body exceeds the {max_body}-byte limit")
         return bytes(body)
 
-    def _unary(self, endpoint: Endpoint, reply: Reply, request_id: str,
+    def _unary(self, tables: RestTables, endpoint: Endpoint, reply: Reply, request_id: str,
                started: float) -> web.Response:
         assert isinstance(reply.payload, bytes)
         if endpoint.success_status == 204:
-            return web.Response(status=204, headers=_reply_headers(reply, request_id, started))
-        content_type, body = endpoint.encoder.encode(reply.payload)
-        headers = _reply_headers(reply, request_id, started)  # after encoding: Server-Timing
+            return web.Response(status=204,
+                                headers=_reply_headers(tables, reply, request_id, started))
+        try:
+            content_type, body = endpoint.encoder.encode(reply.payload)
+        except GatewayError as exc:  # a reply that is not what it claims: whose it was
+            exc.backend, exc.backend_s = reply.backend, reply.backend_s
+            exc.attempts = reply.attempts
+            raise
+        headers = _reply_headers(tables, reply, request_id, started)  # after: Server-Timing
         headers.append(("Content-Type", content_type))
         return web.Response(status=endpoint.success_status, body=body, headers=headers)
 
-    async def _stream(self, request: web.BaseRequest, endpoint: Endpoint, reply: Reply,
-                      request_id: str, started: float) -> web.StreamResponse:
+    async def _stream(self, request: web.BaseRequest, tables: RestTables, endpoint: Endpoint,
+                      reply: Reply, request_id: str, started: float) -> web.StreamResponse:
         """NDJSON (`{"result": ...}` per message, as grpc-gateway) or SSE on request."""
         assert not isinstance(reply.payload, bytes)
         messages: AsyncIterator[bytes] = reply.payload
         sse = SSE in request.headers.get("Accept", "")
-        # Pull the first message before committing to 200, so an early failure keeps its status.
+        # Pull and render the first message before committing to 200, so an early failure
+        # (a reset, a reply that is not the declared type: 502) keeps its status.
         try:
-            first: bytes | None = await anext(messages)
+            first: bytes | None = self._frame(endpoint, await anext(messages), sse)
         except StopAsyncIteration:
             first = None
-        response = web.StreamResponse(status=200,
-                                      headers=_reply_headers(reply, request_id, started))
+        except BaseException:
+            await messages.aclose()  # type: ignore[attr-defined]
+            raise
+        headers = _reply_headers(tables, reply, request_id, started)
+        headers.append(("Server", tables.server))  # prepared here: dispatch cannot add it
+        response = web.StreamResponse(status=200, headers=headers)
         response.content_type = SSE if sse else NDJSON
         await response.prepare(request)
         try:
             if first is not None:
-                await response.write(self._frame(endpoint, first, sse))
+                await response.write(first)
                 async for message in messages:
                     await response.write(self._frame(endpoint, message, sse))
         except GatewayError as exc:
-            error = orjson.dumps(status_json(self.tables.schema, exc))
+            error = orjson.dumps(self._status_json(tables, exc, request_id, reply.backend))
             await response.write(b"event: error\ndata: " + error + b"\n\n" if sse
                                  else b'{"error":' + error + b"}\n")
         finally:
@@ -226,7 +247,9 @@ class RestEdge:
 
     def error_response(self, exc: GatewayError, request_id: str,
                        started: float | None = None) -> web.Response:
-        headers = _gateway_headers(request_id, started, exc.backend, exc.backend_s,
+        tables = self.tables
+        headers = _gateway_headers(request_id, started,
+                                   exc.backend if tables.backend_header else "", exc.backend_s,
                                    exc.attempts)
         if isinstance(exc, MethodNotAllowed):
             headers.append(("Allow", ", ".join(exc.allowed)))
@@ -236,10 +259,23 @@ class RestEdge:
             headers.append(("WWW-Authenticate", exc.www_authenticate or 'Bearer realm="gateway"'))
         elif isinstance(exc, Unavailable) and exc.retry_after_s is not None:
             headers.append(("Retry-After", str(retry_after_seconds(exc.retry_after_s))))
-        return web.Response(
-            status=exc.http_status, body=orjson.dumps(status_json(self.tables.schema, exc)),
+        return _with_server(web.Response(
+            status=exc.http_status,
+            body=orjson.dumps(self._status_json(tables, exc, request_id, exc.backend)),
             content_type=JSON, headers=headers,
-        )
+        ), tables)
+
+    @staticmethod
+    def _status_json(tables: RestTables, exc: GatewayError, request_id: str,
+                     backend: str) -> dict[str, object]:
+        """The error body; an INTERNAL / UNKNOWN / DATA_LOSS message replaced (and logged)
+        under `transcoding.error_messages: generic`."""
+        if not hides(exc, tables.error_messages):
+            return status_json(tables.schema, exc)
+        exc.backend = exc.backend or backend
+        log_hidden(exc, request_id, "rest")
+        return {"code": int(exc.code), "message": generic_message(exc, request_id),
+                "details": []}
 
 
 def _refused_call(request: web.BaseRequest, route: Route | None, request_id: str,
@@ -279,12 +315,22 @@ def _gateway_headers(request_id: str, started: float | None, backend: str, backe
     return headers
 
 
-def _reply_headers(reply: Reply, request_id: str, started: float) -> list[tuple[str, str]]:
-    headers = _gateway_headers(request_id, started, reply.backend, reply.backend_s,
+def _reply_headers(tables: RestTables, reply: Reply, request_id: str, started: float
+                   ) -> list[tuple[str, str]]:
+    headers = _gateway_headers(request_id, started,
+                               reply.backend if tables.backend_header else "", reply.backend_s,
                                reply.attempts)
-    headers.extend(headers_from_metadata(reply.metadata, "Grpc-Metadata-"))
-    headers.extend(headers_from_metadata(reply.trailers, "Grpc-Trailer-"))
+    if not tables.exposed.passes_nothing:
+        headers.extend(headers_from_metadata(reply.metadata, "Grpc-Metadata-", tables.exposed))
+        headers.extend(headers_from_metadata(reply.trailers, "Grpc-Trailer-", tables.exposed))
     return headers
+
+
+def _with_server(response: _R, tables: RestTables) -> _R:
+    """Our Server header instead of aiohttp's `Python/3.x aiohttp/x.y` (it only sets a default)."""
+    if not response.prepared:
+        response.headers["Server"] = tables.server
+    return response
 
 
 def status_json(schema: Schema, exc: GatewayError) -> dict[str, object]:

@@ -16,6 +16,9 @@ from google.protobuf import any_pb2
 from google.rpc import status_pb2
 
 from gateway.call import Call, Handler, Kind, Metadata, Reply
+from gateway.config import GrpcEdge
+from gateway.edges.errortext import generic_message, hides, log_hidden
+from gateway.edges.metadata_filter import MetadataFilter
 from gateway.errors import GatewayError, RateLimited, Unavailable
 from gateway.policies.client_ip import Network, client_ip
 from gateway.policies.ratelimit import pushback_ms
@@ -40,12 +43,19 @@ class RpcTables:
     methods: Mapping[str, MethodInfo]  # "/pkg.Service/Method" -> shape
     pipeline: Handler
     trusted_proxies: tuple[Network, ...]
+    relayed: MetadataFilter  # backend metadata passed on (all but grpc_edge.metadata_deny)
+    error_messages: str  # "backend" | "generic": what INTERNAL/UNKNOWN/DATA_LOSS say
+    backend_metadata: bool  # x-gateway-backend in the initial metadata
 
 
 class RpcEdge(grpc.GenericRpcHandler):
     def __init__(self, methods: Mapping[str, MethodInfo], pipeline: Handler,
-                 trusted_proxies: tuple[Network, ...] = ()) -> None:
-        self.tables = RpcTables(methods, pipeline, trusted_proxies)
+                 trusted_proxies: tuple[Network, ...] = (),
+                 config: GrpcEdge | None = None) -> None:
+        config = config or GrpcEdge()
+        self.tables = RpcTables(methods, pipeline, trusted_proxies,
+                                MetadataFilter(config.metadata_deny, allow=False),
+                                config.error_messages, config.backend_metadata)
         # grpc asks for a handler on every call: one per (method, shape), made on first use and
         # kept across reloads. A call reads `tables` when it starts and holds them to its end
         # (streams included), which is what keeps a replaced runtime open while it drains.
@@ -66,26 +76,31 @@ class RpcEdge(grpc.GenericRpcHandler):
             async def streaming(request: Any, context: grpc.aio.ServicerContext[Any, Any]
                                 ) -> AsyncIterator[bytes]:
                 tables = self.tables
-                reply = await self._run(tables, method, kind, request, context)
-                if reply is None:
+                ran = await self._run(tables, method, kind, request, context)
+                if ran is None:
                     return
+                reply, request_id = ran
                 assert not isinstance(reply.payload, bytes)
                 try:
                     async for message in reply.payload:
                         yield message
                 except GatewayError as exc:
-                    await _abort(context, exc, "")
+                    exc.backend = exc.backend or reply.backend
+                    # the request id went out in the initial metadata already
+                    await _abort(context, tables, exc, request_id, id_trailer=False)
 
             factory = (grpc.stream_stream_rpc_method_handler if kind.streams_requests
                        else grpc.unary_stream_rpc_method_handler)
             return factory(streaming)
 
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
-            reply = await self._run(self.tables, method, kind, request, context)
-            if reply is None:
+            tables = self.tables
+            ran = await self._run(tables, method, kind, request, context)
+            if ran is None:
                 return b""
+            reply = ran[0]
             assert isinstance(reply.payload, bytes)
-            trailers = _without_grpc_keys(reply.trailers)
+            trailers = tables.relayed.apply(_without_grpc_keys(reply.trailers))
             if reply.attempts > 1:
                 trailers = (*trailers, ("x-gateway-attempts", str(reply.attempts)))
             if trailers:
@@ -97,7 +112,7 @@ class RpcEdge(grpc.GenericRpcHandler):
         return unary_factory(unary)
 
     async def _run(self, tables: RpcTables, method: str, kind: Kind, request: Any,
-                   context: grpc.aio.ServicerContext[Any, Any]) -> Reply | None:
+                   context: grpc.aio.ServicerContext[Any, Any]) -> tuple[Reply, str] | None:
         info = tables.methods.get(method)
         if info is None or info.kind is not kind:  # a reload since grpc looked the method up
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {method}")
@@ -122,17 +137,18 @@ class RpcEdge(grpc.GenericRpcHandler):
         try:
             reply = await tables.pipeline(call)
         except GatewayError as exc:
-            await _abort(context, exc, request_id)
+            await _abort(context, tables, exc, request_id)
             return None
         if reply.metadata:
-            initial = [(k, v) for k, v in _without_grpc_keys(reply.metadata) if k != HEADER]
+            initial = [(k, v) for k, v in tables.relayed.apply(_without_grpc_keys(reply.metadata))
+                       if k != HEADER]
             initial.append((HEADER, request_id))
         else:
             initial = [(HEADER, request_id)]
-        if reply.backend:
+        if reply.backend and tables.backend_metadata:
             initial.append(("x-gateway-backend", reply.backend))
         await context.send_initial_metadata(initial)
-        return reply
+        return reply, request_id
 
 
 def _without_grpc_keys(metadata: Any) -> Metadata:
@@ -150,12 +166,19 @@ def _peer_ip(peer: str) -> str:
     return host.strip("[]") or peer
 
 
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: GatewayError,
-                 request_id: str) -> None:
-    """Fail the call with exc's code, message and google.rpc.Status details (never a traceback)."""
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], tables: RpcTables,
+                 exc: GatewayError, request_id: str, id_trailer: bool = True) -> None:
+    """Fail the call with exc's code, message and google.rpc.Status details (never a traceback);
+    under `grpc_edge.error_messages: generic` an INTERNAL / UNKNOWN / DATA_LOSS message and its
+    details are replaced (the original is logged)."""
     code = grpc.StatusCode[exc.code.name]
-    trailers: list[tuple[str, str | bytes]] = list(_without_grpc_keys(getattr(exc, "trailers", ())))
-    if request_id:  # failed before any header went out: the id travels in the trailers
+    trailers: list[tuple[str, str | bytes]] = list(
+        tables.relayed.apply(_without_grpc_keys(getattr(exc, "trailers", ()))))
+    message, details = exc.message, exc.details
+    if hides(exc, tables.error_messages):
+        log_hidden(exc, request_id, "grpc")
+        message, details = generic_message(exc, request_id), ()
+    if request_id and id_trailer:  # failed before any header went out: the id goes in trailers
         trailers.append((HEADER, request_id))
     if isinstance(exc, RateLimited):  # RESOURCE_EXHAUSTED plus when to come back (T-22)
         trailers.append(("grpc-retry-pushback-ms", pushback_ms(exc)))
@@ -163,10 +186,10 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: GatewayError,
         trailers.append(("grpc-retry-pushback-ms", str(math.ceil(exc.retry_after_s * 1000))))
     if exc.attempts > 1:
         trailers.append(("x-gateway-attempts", str(exc.attempts)))
-    if exc.details:
+    if details:
         status = status_pb2.Status(
-            code=int(exc.code), message=exc.message,
-            details=[any_pb2.Any.FromString(detail) for detail in exc.details],
+            code=int(exc.code), message=message,
+            details=[any_pb2.Any.FromString(detail) for detail in details],
         )
         trailers.append(("grpc-status-details-bin", status.SerializeToString()))
-    await context.abort(code, exc.message, tuple(trailers))
+    await context.abort(code, message, tuple(trailers))

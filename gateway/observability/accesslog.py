@@ -19,6 +19,7 @@ import orjson
 from gateway.call import Call
 from gateway.errors import HTTP_STATUS, Code
 from gateway.observability.exchange import Exchange
+from gateway.scrub import scrub
 
 LOGGER = "gateway.access"
 FLUSH_S = 0.1  # a buffered line reaches its stream within this (Envoy's file flush: 1 s)
@@ -87,7 +88,7 @@ class AccessLog:
             "peer": call.peer or None,
         }
         if error is not None:
-            line["error"] = error.message
+            line["error"] = scrub(error.message)  # a backend's text: no credential, no CR LF
         self._sink(orjson.dumps(line).decode())
 
     def _http_status(self, call: Call, exchange: Exchange) -> int | None:

@@ -13,11 +13,12 @@ from google.protobuf import any_pb2, descriptor_pool, json_format
 from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2
 
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import BadGateway, ConfigError
 from gateway.transcode.jsonrender import RenderOptions, compile_field_renderer, compile_renderer
 from gateway.transcode.jsonwkt import b64
 from gateway.transcode.route import Route
 from gateway.transcode.schema import Schema
+from gateway.transcode.strictparse import WireTypeMismatch, compile_strict_parser
 
 __all__ = [
     "HTTP_BODY", "JSON_TYPE", "RAW_TYPE", "RenderOptions", "ReplyEncoder",
@@ -44,18 +45,20 @@ class ReplyEncoder:
     def encode(self, payload: bytes) -> tuple[str, bytes]:
         """(content type, body) of one serialized reply message.
 
-        Raises GatewayError (INTERNAL) when the payload is not a valid reply message or holds
-        a value proto3 JSON cannot print (an out-of-range Timestamp, an Any of an unknown type).
+        Raises BadGateway (502) when the payload is not strictly a reply message (wire-type
+        mismatches included, strictparse.py) or holds a value proto3 JSON cannot print (an
+        out-of-range Timestamp, an Any of an unknown type).
         """
         name = self.route.output.full_name
         try:
             message = self.parse(payload)
         except DecodeError as exc:
-            raise GatewayError(f"backend reply is not a valid {name}") from exc
+            why = f": {exc}" if isinstance(exc, WireTypeMismatch) else ""
+            raise BadGateway(f"backend reply is not a valid {name}{why}") from exc
         try:
             return self.render(message)
         except (json_format.Error, ValueError, TypeError) as exc:
-            raise GatewayError(f"backend reply {name} cannot be rendered as JSON: {exc}") from exc
+            raise BadGateway(f"backend reply {name} cannot be rendered as JSON: {exc}") from exc
 
 
 def compile_reply_encoder(schema: Schema, route: Route, options: RenderOptions) -> ReplyEncoder:
@@ -73,7 +76,7 @@ def compile_reply_encoder(schema: Schema, route: Route, options: RenderOptions) 
     Raises ConfigError when response_body names no field of the reply.
     """
     output = route.output
-    parse = schema.message_class(output).FromString
+    parse = compile_strict_parser(schema.message_class(output))
     if output.full_name == HTTP_BODY:
         return ReplyEncoder(route, parse, _raw)
     if route.response_body is None:

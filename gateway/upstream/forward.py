@@ -79,7 +79,8 @@ class Upstream:
         backends = {}
         for name, backend in config.backends.items():
             server_name = backend.tls.server_name if backend.tls else None
-            connect = functools.partial(open_channel, creds=creds[name], server_name=server_name)
+            connect = functools.partial(open_channel, creds=creds[name], server_name=server_name,
+                                        max_reply_bytes=config.transcoding.max_reply_bytes)
             instances = [Instance(address, connect(address))
                          for address in backend.addresses if not address.startswith("dns:")]
             outlier = OutlierDetector(name, backend.outlier, instances)

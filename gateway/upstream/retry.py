@@ -1,5 +1,9 @@
 """Retries of idempotent unary calls with tenacity (T-07..T-13): retryable codes only, full-jitter
-backoff or the backend's pushback, within the attempt cap, the deadline and the retry budget."""
+backoff or the backend's pushback, within the attempt cap, the deadline and the retry budget.
+
+A call the backend refused at the HTTP/2 level (RST_STREAM REFUSED_STREAM: it never processed
+it, RFC 9113 8.7) is made once more whatever the method, idempotent or not and even with
+retries off, like grpc's transparent retry; still within the deadline, budget and breaker."""
 
 from __future__ import annotations
 
@@ -66,7 +70,11 @@ class RetryPolicy:
         upstream path. Only a failure that may be retried enters the tenacity loop, which
         replays it as attempt 1.
         """
-        if not (self.applies_to(call) and self._retryable(first, may_retry)):
+        if not self.applies_to(call):
+            if first.failure.refused and call.kind is Kind.UNARY:
+                return await self._once_more(first, call, attempt, may_retry)
+            raise first.failure.error from None
+        if not self._retryable(first, may_retry):
             raise first.failure.error from None
         number = 1
         try:
@@ -90,6 +98,24 @@ class RetryPolicy:
         except GatewayError as exc:
             exc.attempts = number
             raise
+
+    async def _once_more(self, first: BackendFailed, call: Call,
+                         attempt: Callable[[], Awaitable[Reply]],
+                         may_retry: Callable[[], bool]) -> Reply:
+        """The one further attempt of a refused call that is not otherwise retried."""
+        deadline = call.deadline
+        if (not may_retry() or (deadline is not None and deadline - self._clock() < MIN_ATTEMPT_S)
+                or not self._budget.try_spend()):
+            raise first.failure.error from None
+        try:
+            reply = await attempt()
+        except BackendFailed as exc:
+            exc.failure.error.attempts = 2
+            raise exc.failure.error from None
+        except GatewayError as exc:
+            exc.attempts = 2
+            raise
+        return replace(reply, attempts=2)
 
     def _retryable(self, exc: BaseException, may_retry: Callable[[], bool]) -> bool:
         if not isinstance(exc, BackendFailed):

@@ -1,5 +1,14 @@
 """The one seam where grpc.aio's AioRpcError becomes a gateway error, and which of those are
-the backend's fault (they count against the instance and the breaker) or retryable."""
+the backend's fault (they count against the instance and the breaker) or retryable.
+
+grpc reports what its transport saw with the same codes a backend can set, so the two are told
+apart by grpc's own wording, which is all it exposes (`details()` and `debug_error_string()`
+say the same): errors the client transport makes start with "Stream removed" —
+"Stream removed (RST_STREAM (Received RST_STREAM with error code 7))" for a refused stream,
+"... error code 2" for a reset, "Stream removed (CLIENT: Received message larger than max ...)"
+for a reply over the channel's size limit. A backend that writes that text into its own status
+is classified as a transport error; it can only make its own error a 502.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +19,19 @@ from google.protobuf.message import DecodeError
 from google.rpc import status_pb2
 
 from gateway.call import Metadata
-from gateway.errors import Code, DeadlineExceeded, GatewayError, Unavailable, UpstreamError
+from gateway.errors import (
+    BadGateway,
+    Code,
+    DeadlineExceeded,
+    GatewayError,
+    Unavailable,
+    UpstreamError,
+)
 
 DETAILS_KEY = "grpc-status-details-bin"
+TRANSPORT_PREFIX = "Stream removed"  # chttp2: the call's stream was cut by the transport
+REFUSED = "Received RST_STREAM with error code 7"  # HTTP/2 REFUSED_STREAM (RFC 9113 8.7)
+TOO_LARGE = "Received message larger than max"  # grpc.max_receive_message_length
 
 # Faults of the backend (Envoy's 5xx / gateway failures); caller errors (INVALID_ARGUMENT,
 # NOT_FOUND, PERMISSION_DENIED, ...) never eject an instance or open a breaker (T-05).
@@ -26,6 +45,7 @@ class Failure:
     error: GatewayError
     trailers: Metadata  # the backend's trailing metadata (pushback lives here)
     transport: bool  # no reply from the backend's application: refused, reset, unreachable
+    refused: bool = False  # REFUSED_STREAM: the backend never processed it; safe to repeat
 
     @property
     def fault(self) -> bool:
@@ -45,7 +65,28 @@ def classify(exc: grpc.aio.AioRpcError, backend: str) -> Failure:
     code = Code(exc.code().value[0])
     trailers = to_metadata(exc.trailing_metadata())
     transport = not trailers and not exc.initial_metadata()
+    details = exc.details() or ""
+    if transport and details.startswith(TRANSPORT_PREFIX):
+        refused = code is Code.UNAVAILABLE and REFUSED in details
+        broken = _broken(details, code, backend)
+        if broken is not None:
+            return Failure(broken, trailers, transport)
+        return Failure(_error(exc, code, trailers, transport, backend), trailers, transport,
+                       refused)
     return Failure(_error(exc, code, trailers, transport, backend), trailers, transport)
+
+
+def _broken(details: str, code: Code, backend: str) -> GatewayError | None:
+    """The transport cut a call the backend had started (502), or None for UNAVAILABLE and
+    DEADLINE_EXCEEDED, which keep their meaning (the backend is down, time ran out)."""
+    if TOO_LARGE in details:
+        return BadGateway(f"the reply of backend {backend!r} exceeds the gateway's reply size "
+                          "limit", Code.RESOURCE_EXHAUSTED)
+    if code in (Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED):
+        return None
+    # "Stream removed (RST_STREAM (Received RST_STREAM with error code 2))": grpc's own words,
+    # no backend text in them
+    return BadGateway(f"backend {backend!r} broke off the call: {details[:200]}", code)
 
 
 def to_metadata(metadata: object) -> Metadata:

@@ -228,7 +228,7 @@ async def test_a_fan_out_over_max_calls_fails_that_part() -> None:
     spec["parts"]["order_users"]["max_calls"] = 1
     terminal = Terminal()
     reply = overview(await run(terminal, **spec))
-    assert errors(reply) == [("order_users", Code.RESOURCE_EXHAUSTED,
+    assert errors(reply) == [("order_users", Code.INVALID_ARGUMENT,
                               "part 'order_users' would make 2 calls, more than its max_calls "
                               "of 1")]
     assert len(terminal.to(GET_USER)) == 1

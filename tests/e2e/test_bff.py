@@ -305,3 +305,25 @@ async def test_each_part_is_authorized_for_its_own_method(edge: str) -> None:
         assert failed_parts(outcome) == [("unread", grpc.StatusCode.PERMISSION_DENIED.value[0])]
         assert stack.backends["notifications"].faults.api_calls == ()
         assert outcome.body["profile"]["id"] == "u-1001"
+
+
+@pytest.mark.parametrize("edge", EDGES)
+async def test_a_required_fan_out_over_max_calls_is_a_bad_request_not_429(edge: str) -> None:
+    """The request asks for more calls than the part allows: 400 / INVALID_ARGUMENT (no quota
+    ran out, so not 429), before any of those calls is made (issue 11, item 9)."""
+    aggregate = overview_aggregate()
+    aggregate["parts"]["recent_orders"]["required"] = True
+    aggregate["parts"]["order_users"].update(
+        required=True, max_calls=1, request={"id": "recent_orders.orders.id"})
+    async with running_stack(
+        auth={"api_keys": [{"sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
+                            "owner": "u-1001"}]},
+        aggregates={OVERVIEW: aggregate},
+    ) as stack:
+        outcome = await get_overview(stack, edge, page_size=2)
+        assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert outcome.body["message"] == ("part 'order_users' would make 2 calls, more than "
+                                           "its max_calls of 1")
+        if edge == "rest":
+            assert outcome.http_status == 400
+        assert len(stack.backends["users"].faults.calls_to(GET_USER)) == 1  # the profile only

@@ -53,11 +53,20 @@ async def test_credentials_forwarded_when_configured() -> None:
         assert seen(stack)["authorization"] == ["Bearer secret-token"]
 
 
-async def test_backend_metadata_returns_as_grpc_metadata_and_trailer_headers(stack: Stack) -> None:
-    status, headers = await echo(stack, {"Grpc-Metadata-Echo-Color": "blue"})
+async def test_allow_listed_backend_metadata_returns_as_grpc_metadata_and_trailer_headers(
+) -> None:
+    async with running_stack(transcoding={"response_headers": ["echo-color", "echo-*-trailer"]}
+                             ) as stack:
+        status, headers = await echo(stack, {"Grpc-Metadata-Echo-Color": "blue"})
     assert status == 200
     assert headers["Grpc-Metadata-Echo-Color"] == "blue"
     assert headers["Grpc-Trailer-Echo-Color-Trailer"] == "blue"
+
+
+async def test_backend_metadata_stays_inside_by_default(stack: Stack) -> None:
+    status, headers = await echo(stack, {"Grpc-Metadata-Echo-Color": "blue"})
+    assert status == 200
+    assert not [name for name in headers if name.lower().startswith("grpc-")]
 
 
 @pytest.mark.parametrize(

@@ -400,21 +400,30 @@ def test_response_body_naming_an_http_body_field_passes_it_through_raw() -> None
     assert encoder.encode(reply.SerializeToString()) == ("text/csv", b"a,b\n")
 
 
-def test_a_reply_that_does_not_parse_is_an_internal_error() -> None:
+def test_a_reply_that_does_not_parse_is_a_bad_gateway() -> None:
     encoder = compile_reply_encoder(SCHEMA, route("GetBook", "testing.v1.Book"), RenderOptions())
     with pytest.raises(GatewayError) as caught:
         encoder.encode(b"\x0a\xff")  # field 1, length 255, then nothing
-    assert caught.value.code is Code.INTERNAL
+    assert (caught.value.code, caught.value.http_status) == (Code.INTERNAL, 502)
     assert caught.value.message == "backend reply is not a valid testing.v1.Book"
 
 
-def test_a_reply_json_cannot_print_is_an_internal_error() -> None:
+def test_a_reply_with_a_wire_type_mismatch_is_a_bad_gateway() -> None:
+    encoder = compile_reply_encoder(SCHEMA, route("GetBook", "testing.v1.Book"), RenderOptions())
+    with pytest.raises(GatewayError) as caught:
+        encoder.encode(b"\x08\x96\x01")  # field 1 (name, a string) as a varint
+    assert caught.value.http_status == 502
+    assert caught.value.message == ("backend reply is not a valid testing.v1.Book: field 'name' "
+                                    "(1) has wire type 0, declared 2")
+
+
+def test_a_reply_json_cannot_print_is_a_bad_gateway() -> None:
     encoder = compile_reply_encoder(SCHEMA, route("GetBook", "testing.v1.Book"), RenderOptions())
     reply = new("testing.v1.Book")
     reply.publish_time.seconds = -62135596801
     with pytest.raises(GatewayError, match="cannot be rendered as JSON") as caught:
         encoder.encode(reply.SerializeToString())
-    assert caught.value.code is Code.INTERNAL
+    assert (caught.value.code, caught.value.http_status) == (Code.INTERNAL, 502)
 
 
 def test_response_body_must_name_a_field_of_the_reply() -> None:
