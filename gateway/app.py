@@ -28,6 +28,7 @@ from gateway.observability.accesslog import Sink
 from gateway.observability.ops import ops_application
 from gateway.reload import Retired, prepare
 from gateway.runtime import Runtime, build_runtime
+from gateway.startup_errors import preflight
 from gateway.tls import grpc_server_credentials, rest_ssl_context
 
 log = logging.getLogger("gateway")
@@ -155,9 +156,11 @@ async def start(config: GatewayConfig, *, instances: int = 1,
     where access-log lines go, this config's and every reloaded one's (default: the
     "gateway.access" logger).
     """
+    shared = instances > 1
+    # Ports and TLS pairs first: a port in use or a bad key is one line, before anything starts.
+    preflight(config, ("rest", "grpc") if shared else ())
     runtime = build_runtime(compile_config(config), instances, access_sink=access_sink)
     running = RunningGateway(runtime, instances, source, worker, _admin_digest(config.admin))
-    shared = instances > 1
     try:
         await runtime.start()
         if config.listen.rest is not None:
