@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from gateway.admin import ReloadResult, add_admin_routes
 from gateway.compiled import Compiled, compile_config
 from gateway.config import AdminApi, GatewayConfig, Listener, admin_token_digest
+from gateway.drain import stop_http
 from gateway.edges.health import add_health_routes
 from gateway.edges.rest import RestEdge
 from gateway.edges.rpc import RpcEdge
@@ -216,9 +217,7 @@ async def _serve_http(runner: web.BaseRunner, listener: Listener,
 
 async def _stop_http(runner: web.BaseRunner | None, grace_s: float) -> None:
     """Stop listening, close idle connections, give requests under way grace_s, then cancel."""
-    if runner is not None:
-        runner._shutdown_timeout = grace_s  # set only in the constructor; read only in cleanup()
-        await runner.cleanup()
+    await stop_http(runner, grace_s)  # within the grace, a stream open or not
 
 
 async def _start_grpc(edge: RpcEdge, compiled: Compiled, listener: Listener, reuse_port: bool
