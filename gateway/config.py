@@ -145,6 +145,11 @@ class Backend(_Model):
     # Deadline of each call when the client sets none, and the cap on what a client may ask for
     # (Envoy's route default is 15 s).
     timeout_s: float = Field(default=15.0, gt=0)
+    # Streams (a stream of requests or replies) are not unary calls: no deadline unless the
+    # client asks for one or this caps it, and a stream whose backend sends nothing for
+    # stream_idle_timeout_s ends with DEADLINE_EXCEEDED (Envoy's stream_idle_timeout, 5 min).
+    stream_timeout_s: float | None = Field(default=None, gt=0)
+    stream_idle_timeout_s: float | None = Field(default=300.0, gt=0)
     lb: Literal["round_robin", "least_request"] = "round_robin"
     max_requests: int = Field(default=1024, ge=1)  # concurrent calls per backend (T-01)
     retry: Retry = Retry()

@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 
-from gateway.call import Call, Metadata, Reply
+from gateway.call import Call, Kind, Metadata, Reply
 from gateway.config import Backend, GatewayConfig
 from gateway.errors import DeadlineExceeded, Unimplemented
 from gateway.upstream.balancer import make_balancer
@@ -161,7 +161,8 @@ class Upstream:
         # the slot and the instance load last as long as the stream (at once if already over)
         rpc.add_done_callback(lambda _: _give_back(backend, picked))
         ended = functools.partial(_record, backend, breaker, picked, probe)
-        return Reply(_replies(rpc, backend.name, ended), initial, backend=backend.name)
+        replies = _replies(rpc, backend.name, ended, backend.config.stream_idle_timeout_s)
+        return Reply(replies, initial, backend=backend.name)
 
     def _start(self, backend: _Backend, call: Call, tried: list[Instance]) -> tuple[Any, Picked]:
         """Take a slot and an instance and start the call on it. The caller hands both back
@@ -181,9 +182,9 @@ class Upstream:
             _give_back(backend, picked)
             raise
 
-    def _timeout(self, call: Call, config: Backend) -> float:
-        if call.deadline is None:
-            return config.timeout_s
+    def _timeout(self, call: Call, config: Backend) -> float | None:
+        if call.deadline is None:  # None: a stream with no deadline runs until it ends
+            return config.timeout_s if call.kind is Kind.UNARY else config.stream_timeout_s
         # Leave the backend a little less than we have (Envoy's grpc_timeout_header_offset), so
         # its DEADLINE_EXCEEDED reaches our client before the client's own timer fires (T-16).
         remaining = call.deadline - self._clock() - DEADLINE_OFFSET_S
@@ -211,12 +212,26 @@ def _outgoing(call: Call) -> Metadata:
     return call.metadata
 
 
-async def _replies(rpc: Any, backend: str, ended: Callable[[Failure | None], None]
-                   ) -> AsyncIterator[bytes]:
-    """The reply stream; closing it early (client gone) cancels the backend call."""
+async def _replies(rpc: Any, backend: str, ended: Callable[[Failure | None], None],
+                   idle_s: float | None = None) -> AsyncIterator[bytes]:
+    """The reply stream; closing it early (client gone) cancels the backend call. No message
+    for idle_s: the stream ends with DEADLINE_EXCEEDED (counted for nothing: not a fault)."""
     try:
-        async for message in rpc:
-            yield message
+        if idle_s is None:
+            async for message in rpc:
+                yield message
+        else:
+            while True:
+                try:
+                    async with asyncio.timeout(idle_s):
+                        message = await rpc.read()
+                except TimeoutError:
+                    raise DeadlineExceeded(
+                        f"stream from backend {backend!r} sent nothing for {idle_s:g} s "
+                        f"(backends.{backend}.stream_idle_timeout_s)") from None
+                if message is grpc.aio.EOF:
+                    break
+                yield message
     except grpc.aio.AioRpcError as exc:
         failure = classify(exc, backend)
         ended(failure)
