@@ -1,0 +1,112 @@
+"""Rate limits at scale: the Redis buckets against a REAL 3-node Redis Cluster on loopback
+(redis-server, `redis-cli --cluster create`) and a REAL Sentinel (`redis-server --sentinel`),
+through redis-py's own RedisCluster and Sentinel clients; one budget shared by two gateway
+instances, every bucket key hash-tagged into one slot (T-20)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+from gateway.config import RedisLimits
+from gateway.ratelimit.memory import MemoryLimiter
+from gateway.ratelimit.redis import RedisLimiter, redis_key
+from tests.redis_server import RedisServer, running_cluster, running_redis, running_sentinel
+
+pytestmark = pytest.mark.redis
+
+BURST = 3
+
+
+def limiter(config: RedisLimits) -> RedisLimiter:
+    return RedisLimiter(config, fallback=MemoryLimiter(max_keys=100))
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[list[RedisServer]]:
+    with running_cluster(3) as servers:
+        yield servers
+
+
+async def decide_all(limiters: list[RedisLimiter], keys: list[str]) -> dict[str, list[bool]]:
+    """Two decisions per key on each limiter, alternating: BURST + 1 tries on one budget."""
+    outcomes: dict[str, list[bool]] = {key: [] for key in keys}
+    for key in keys:
+        for attempt in range(BURST + 1):
+            decision = await limiters[attempt % len(limiters)].acquire(key, 0.001, BURST)
+            outcomes[key].append(decision.allowed)
+    return outcomes
+
+
+async def test_a_redis_cluster_holds_one_budget_for_two_instances(
+        cluster: list[RedisServer]) -> None:
+    first, second, third = cluster
+    one = limiter(RedisLimits(mode="cluster", url=f"redis://{first.host}:{first.port}/0",
+                              timeout_s=0.5))
+    other = limiter(RedisLimits(mode="cluster", timeout_s=0.5,
+                                cluster_nodes=(f"{second.host}:{second.port}",
+                                               f"{third.host}:{third.port}")))
+    probe = RedisCluster(startup_nodes=[ClusterNode(first.host, first.port)])
+    try:
+        run = uuid.uuid4().hex
+        keys = [f"ip:10.0.0.{i}|{run}" for i in range(24)]
+        outcomes = await decide_all([one, other], keys)
+        # each key: BURST allowed, then refused, whichever instance asked
+        assert all(o == [True] * BURST + [False] for o in outcomes.values()), outcomes
+        assert one.redis_failures == other.redis_failures == 0  # every decision from Redis
+
+        # The keys are spread over the three masters, each in the slot of its hash tag.
+        owners = set()
+        for key in keys:
+            name = redis_key(key)
+            assert probe.keyslot(name) == probe.keyslot(key)
+            assert await probe.exists(name) == 1
+            owners.add(probe.get_node_from_key(name).port)
+        assert owners == {s.port for s in cluster}
+    finally:
+        await probe.aclose()
+        await one.close()
+        await other.close()
+
+
+@pytest.fixture(scope="module")
+def sentinel() -> Iterator[tuple[RedisServer, RedisServer]]:
+    with running_redis() as master, running_sentinel(master) as watcher:
+        yield master, watcher
+
+
+@pytest.fixture
+async def master_client(sentinel: tuple[RedisServer, RedisServer]
+                        ) -> AsyncIterator[aioredis.Redis]:
+    master, _ = sentinel
+    client = aioredis.Redis(host=master.host, port=master.port)
+    yield client
+    await client.aclose()
+
+
+async def test_the_master_a_sentinel_names_holds_the_budget(
+        sentinel: tuple[RedisServer, RedisServer], master_client: aioredis.Redis) -> None:
+    _, watcher = sentinel
+    config = RedisLimits(mode="sentinel", sentinels=(f"{watcher.host}:{watcher.port}",),
+                         sentinel_service="mymaster", timeout_s=0.5)
+    one, other = limiter(config), limiter(config)
+    try:
+        key = f"user:u-1|{uuid.uuid4().hex}"
+        outcomes = await decide_all([one, other], [key])
+        assert outcomes[key] == [True] * BURST + [False]
+        assert one.redis_failures == other.redis_failures == 0
+        assert await master_client.exists(redis_key(key)) == 1  # on the master it named
+    finally:
+        await one.close()
+        await other.close()
+
+
+def test_sentinel_mode_needs_its_sentinels() -> None:
+    with pytest.raises(ValueError, match="list the Sentinels"):
+        RedisLimits(mode="sentinel")
+    with pytest.raises(ValueError, match="is not host:port"):
+        RedisLimits(mode="cluster", cluster_nodes=("redis-0",))
