@@ -65,7 +65,9 @@ async def test_a_redis_cluster_holds_one_budget_for_two_instances(
             name = redis_key(key)
             assert probe.keyslot(name) == probe.keyslot(key)
             assert await probe.exists(name) == 1
-            owners.add(probe.get_node_from_key(name).port)
+            node = probe.get_node_from_key(name)
+            assert node is not None
+            owners.add(node.port)
         assert owners == {s.port for s in cluster}
     finally:
         await probe.aclose()
