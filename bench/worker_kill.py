@@ -3,9 +3,11 @@ how long until its replacement serves (its "gateway REST on ..." line, printed o
 
     .venv/bin/python -m bench.worker_kill                     # 8 s of load, 16 clients, kill at 2 s
     .venv/bin/python -m bench.worker_kill --duration 4 --concurrency 8 --kills 2
+    .venv/bin/python -m bench.worker_kill --fresh-connections   # a new connection per call
 
 Bounded: loopback only, --duration seconds of load (at most 60). Clients keep their connection
-(one per client, as a real client pool does) and open a new one when it breaks; a call counts
+(one per client, as a real client pool does; aiohttp sends an idempotent call again on a kept
+connection that turns out closed) and open a new one when it breaks; a call counts
 as served when it answered 200, and every other outcome (refused, reset, 5xx) as failed. Kills
 are spread over the run, each of worker 0's current pid. Prints one JSON line; exit 1 when
 fewer than 99% were served or a replacement took 2 s or more (T-04).
@@ -36,6 +38,8 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--kills", type=int, default=1)
+    parser.add_argument("--fresh-connections", action="store_true",
+                        help="a new connection per call (default: one kept per client)")
     options = parser.parse_args(argv)
     duration = min(60.0, options.duration)
 
@@ -76,7 +80,8 @@ async def main(argv: list[str] | None = None) -> int:
     async def client() -> None:
         nonlocal served, failed
         url = f"http://127.0.0.1:{port}/v1/users/u-1001"
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as http:
+        connector = aiohttp.TCPConnector(limit=1, force_close=options.fresh_connections)
+        async with aiohttp.ClientSession(connector=connector) as http:
             while not stop.is_set():
                 try:
                     async with http.get(url) as response:
@@ -119,6 +124,7 @@ async def main(argv: list[str] | None = None) -> int:
         "req_per_s": round(total / elapsed, 1), "kills": options.kills,
         "replacement_serving_s": [round(r, 3) for r in replacements],
         "concurrency": options.concurrency, "duration_s": duration,
+        "fresh_connections": options.fresh_connections,
         "supervisor_exit": process.returncode,
     }
     print(json.dumps(result))

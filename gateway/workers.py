@@ -10,9 +10,10 @@ worker a free port of its own, port P gives worker i port P + i.
 
 A worker that dies is started again after a backoff (0.05 s, doubling per death of that worker in
 the crash-loop window, at most 5 s); the supervisor gives up, stops the others and exits 1 only
-on a crash loop (CRASH_LOOP_DEATHS deaths in CRASH_LOOP_WINDOW_S), naming it. A worker that exits
-2 could not start with this config (its one line says why): restarting cannot help, so that
-stops the supervisor at once with 2.
+on a crash loop (Restarts: 5 deaths in 60 s), naming it. A worker that exits 2 at its first start
+could not start with this config (its one line says why): restarting cannot help, so that stops
+the supervisor at once with 2 (a replacement that exits 2 is a death like any other: the config
+file may have been edited since, and the other workers serve on).
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ async def supervise(commands: Sequence[Sequence[str]], restarts: Restarts = Rest
     children: dict[int, asyncio.subprocess.Process] = {}
     deaths: deque[float] = deque()  # of any worker, within the crash-loop window
     verdict: list[int] = []  # the supervisor's own exit code once it gave up
+    started: set[int] = set()  # workers that have died once (so were started once)
 
     def forward(sig: signal.Signals) -> None:
         if sig != signal.SIGHUP:
@@ -205,10 +207,11 @@ async def supervise(commands: Sequence[Sequence[str]], restarts: Restarts = Rest
             if stopping.is_set():
                 return code
             how = _ended(code)
-            if code == START_ERROR:
+            if code == START_ERROR and index not in started:  # the first start: the config
                 give_up(START_ERROR, f"worker {index} (pid {child.pid}) could not start ({how})")
                 return code
-            now = clock()
+            started.add(index)  # a replacement that cannot start (the file edited since)
+            now = clock()        # is a death: the others serve on, a crash loop stops it
             deaths.append(now)
             while deaths and deaths[0] <= now - restarts.crash_loop_window_s:
                 deaths.popleft()

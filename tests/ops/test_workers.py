@@ -135,3 +135,18 @@ async def test_a_worker_that_cannot_start_stops_the_supervisor_with_2(
     assert not any("starting it again" in line for line in said), said
     assert any("worker 1" in line and "could not start (exited with code 2)" in line
                for line in said), said
+
+
+async def test_a_replacement_that_cannot_start_is_a_death_like_any_other(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    marker = tmp_path / "started-once"
+    first_killed_then_exit_2 = _python(
+        f"import os, signal, sys, pathlib; p = pathlib.Path({str(marker)!r})\n"
+        "if p.exists(): sys.exit(2)\n"
+        "p.touch(); os.kill(os.getpid(), signal.SIGKILL)")
+    restarts = Restarts(crash_loop_deaths=3, crash_loop_window_s=60, base_backoff_s=0.01)
+    with caplog.at_level(logging.INFO, "gateway.workers"):
+        assert await asyncio.wait_for(supervise([first_killed_then_exit_2], restarts), 20) == 1
+    said = [r.getMessage() for r in caplog.records]
+    assert any("exited with code 2; starting it again" in line for line in said), said
+    assert any(line.startswith("supervisor: crash loop: 3 worker deaths") for line in said), said
