@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import errno
 import logging
 import os
 import signal
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.config import GatewayConfig, Listener
-from gateway.startup_errors import preflight, probe
+from gateway.startup_errors import StartError, preflight, probe
 
 log = logging.getLogger("gateway.workers")
 
@@ -63,21 +64,43 @@ def reserve_ports(config: GatewayConfig, workers: int = 1
     for name in SHARED:
         listener: Listener | None = getattr(config.listen, name)
         if listener is not None:
-            family = socket.getaddrinfo(listener.host, 0, type=socket.SOCK_STREAM)[0][0]
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             try:
-                sock.bind((listener.host, listener.port))
-            except OSError:  # taken since the probe, a moment ago
-                sock.close()
+                sock = _hold(listener)
+            except OSError as exc:  # taken since the probe, a moment ago
                 for other in held:
                     other.close()
                 probe(f"listen.{name}", listener.host, listener.port)
-                raise
+                raise StartError(f"listen.{name}", f"cannot hold {listener.host}:"
+                                 f"{listener.port} for the workers: {exc.strerror}") from None
             held.append(sock)
             if listener.port == 0:
                 ports[name] = int(sock.getsockname()[1])
     return ports, held
+
+
+def _hold(listener: Listener) -> socket.socket:
+    """The port bound with SO_REUSEPORT only, so that a probe (SO_REUSEADDR) by another gateway
+    fails on it even before the workers listen. Only if that fails on connections of an earlier
+    process in TIME_WAIT that had no SO_REUSEPORT (the probe passed): SO_REUSEADDR too."""
+    family = socket.getaddrinfo(listener.host, 0, type=socket.SOCK_STREAM)[0][0]
+    try:
+        return _bound(family, listener, socket.SO_REUSEPORT)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+    return _bound(family, listener, socket.SO_REUSEPORT, socket.SO_REUSEADDR)
+
+
+def _bound(family: int, listener: Listener, *options: int) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        for option in options:
+            sock.setsockopt(socket.SOL_SOCKET, option, 1)
+        sock.bind((listener.host, listener.port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def worker_config(config: GatewayConfig, index: int, ports: Mapping[str, int]) -> GatewayConfig:

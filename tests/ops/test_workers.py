@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -17,7 +18,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.workers import Restarts, supervise
+from gateway.config import GatewayConfig, load
+from gateway.startup_errors import StartError
+from gateway.workers import Restarts, reserve_ports, supervise
 from tests.ops.conftest import (
     exit_code,
     gateway_config,
@@ -150,3 +153,34 @@ async def test_a_replacement_that_cannot_start_is_a_death_like_any_other(
     said = [r.getMessage() for r in caplog.records]
     assert any("exited with code 2; starting it again" in line for line in said), said
     assert any(line.startswith("supervisor: crash loop: 3 worker deaths") for line in said), said
+
+
+def _config_on(port: int) -> GatewayConfig:
+    return load({"listen": {"rest": {"host": "127.0.0.1", "port": port}, "grpc": None},
+                 "descriptors": {"descriptor_set": "x.binpb"},
+                 "backends": {"u": {"services": ["u.U"], "addresses": ["127.0.0.1:9"]}}})
+
+
+def test_a_port_another_supervisor_reserved_is_refused_before_its_workers_listen() -> None:
+    ports, held = reserve_ports(_config_on(0))  # bound with SO_REUSEPORT, not listening yet
+    try:
+        with pytest.raises(StartError, match="address already in use"):
+            reserve_ports(_config_on(ports["rest"]))
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_connections_of_an_earlier_process_in_time_wait_do_not_stop_a_start() -> None:
+    with socket.socket() as server:  # a plain listener (no SO_REUSEPORT), as `serve` without
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # workers binds
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = server.accept()
+            accepted.close()  # the server's side closes first: TIME_WAIT on its port
+            client.recv(1)
+    _, held = reserve_ports(_config_on(port))
+    for sock in held:
+        sock.close()
