@@ -1,7 +1,8 @@
-"""Start errors in one line: before anything starts, every listener's port is probed and every
-listener's TLS pair loaded, so a port in use, a missing file or a bad key is one StartError naming
-the listener or key (printed as one line, exit 2), never a traceback from deep in aiohttp or grpc
-(whose core also logs its own bind failure to stderr).
+"""Start errors in one line: before anything starts, every listener's port is probed, every TLS
+pair (listeners, backends) loaded and every .proto file found, so a port in use, a missing file
+or a bad key is one StartError naming the listener or key (printed as one line, exit 2), never a
+traceback from deep in aiohttp or grpc (whose core also logs its own bind failure to stderr) nor
+protoc's own complaint.
 
 A probe binds the way the listener will (SO_REUSEADDR, never SO_REUSEPORT) and closes at once,
 so a port a running gateway holds, even one shared by `--workers` (SO_REUSEPORT), fails here:
@@ -16,7 +17,7 @@ import ssl
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
-from gateway.config import GatewayConfig, Listener, ServerTls
+from gateway.config import BackendTls, GatewayConfig, Listener, ServerTls
 from gateway.errors import ConfigError
 
 LISTENERS = ("rest", "grpc", "ops")
@@ -40,6 +41,10 @@ def preflight(config: GatewayConfig, shared: Collection[str] = (), ops_ports: in
     """Check each listener's TLS files and probe its port, except the `shared` ones (held by a
     `--workers` supervisor, which probed them itself). `ops_ports` > 1: the ops listener's port
     P stands for P .. P + ops_ports - 1 (one per worker)."""
+    check_protos(config)
+    for name, backend in config.backends.items():
+        if backend.tls is not None:
+            check_backend_tls(f"backends.{name}.tls", backend.tls)
     for name, listener in configured(config):
         key = f"listen.{name}"
         if listener.tls is not None:
@@ -95,6 +100,40 @@ def check_tls(key: str, tls: ServerTls) -> None:
         except ssl.SSLError as exc:
             raise StartError(f"{key}.tls.client_ca_file",
                              f"{tls.client_ca_file} holds no CA certificate "
+                             f"({exc.reason or 'unreadable PEM'})") from None
+
+
+def check_protos(config: GatewayConfig) -> None:
+    """Each of descriptors.proto_files under one of the import paths (else protoc's own
+    multi-line complaint); google/ files are built in."""
+    descriptors = config.descriptors
+    for name in descriptors.proto_files:
+        if name.parts[:1] == ("google",) or name.is_file() or any(
+                (base / name).is_file() for base in descriptors.import_paths):
+            continue
+        where = ", ".join(str(base) for base in descriptors.import_paths) or "none given"
+        raise StartError("descriptors.proto_files",
+                         f"{name} is under none of the import_paths ({where})")
+
+
+def check_backend_tls(key: str, tls: BackendTls) -> None:
+    """The CA file holds certificates, the client key is the client certificate's."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if tls.ca_file is not None:
+        _readable(f"{key}.ca_file", tls.ca_file)
+        try:
+            context.load_verify_locations(tls.ca_file)
+        except ssl.SSLError as exc:
+            raise StartError(f"{key}.ca_file", f"{tls.ca_file} holds no CA certificate "
+                             f"({exc.reason or 'unreadable PEM'})") from None
+    if tls.cert_file is not None and tls.key_file is not None:
+        _readable(f"{key}.cert_file", tls.cert_file)
+        _readable(f"{key}.key_file", tls.key_file)
+        try:
+            context.load_cert_chain(tls.cert_file, tls.key_file)
+        except ssl.SSLError as exc:
+            raise StartError(f"{key}.key_file",
+                             f"{tls.key_file} is not the private key of {tls.cert_file} "
                              f"({exc.reason or 'unreadable PEM'})") from None
 
 

@@ -97,3 +97,33 @@ async def test_the_demo_names_the_flag_of_a_taken_port() -> None:
                                      "--ops-port", str(taken))
     assert said == (f"gateway: --ops-port: listen.ops: cannot listen on 127.0.0.1:{taken}: "
                     "address already in use")
+
+
+async def test_a_proto_file_under_no_import_path_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    write_config(path, {**config(), "descriptors": {
+        "proto_files": ["shop/v1/shop.proto"], "import_paths": [str(tmp_path)]}})
+    said = await one_line_exit_2("serve", "--config", str(path))
+    assert said == (f"gateway: descriptors.proto_files: shop/v1/shop.proto is under none of "
+                    f"the import_paths ({tmp_path})")
+
+
+async def test_a_bad_backend_ca_or_client_key_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    authority = make_authority(tmp_path)
+    client, other = (authority.issue(tmp_path, name, client=True) for name in ("gw", "other"))
+    path = tmp_path / "gateway.yaml"
+    not_pem = tmp_path / "ca.txt"
+    not_pem.write_text("not a certificate\n")
+    cases = [
+        ({"ca_file": str(not_pem)}, f"backends.users.tls.ca_file: {not_pem} holds no CA "
+                                    "certificate"),
+        ({"ca_file": str(authority.cert), "cert_file": str(client.cert),
+          "key_file": str(other.key)},
+         f"backends.users.tls.key_file: {other.key} is not the private key of {client.cert}"),
+    ]
+    for tls, expected in cases:
+        settings = config()
+        settings["backends"]["users"]["tls"] = tls
+        write_config(path, settings)
+        said = await one_line_exit_2("serve", "--config", str(path))
+        assert said.startswith(f"gateway: {expected}"), said
