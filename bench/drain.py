@@ -1,5 +1,5 @@
 """How long `serve` takes to stop (SIGTERM to exit) with a stream open on each edge that never
-ends: a REST orders:watch and a gRPC WatchOrders (T-06: within shutdown_grace_s + 1 s).
+ends: a REST orders:watch and a gRPC WatchOrders (T-34: within shutdown_grace_s + 1 s).
 
     .venv/bin/python -m bench.drain                 # shutdown_grace_s 5
     .venv/bin/python -m bench.drain --grace 2 --rest-only

@@ -10,7 +10,7 @@ Bounded: loopback only, --duration seconds of load (at most 60). Clients keep th
 connection that turns out closed) and open a new one when it breaks; a call counts
 as served when it answered 200, and every other outcome (refused, reset, 5xx) as failed. Kills
 are spread over the run, each of worker 0's current pid. Prints one JSON line; exit 1 when
-fewer than 99% were served or a replacement took 2 s or more (T-04).
+fewer than 99% were served or a replacement took 2 s or more.
 """
 
 from __future__ import annotations

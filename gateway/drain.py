@@ -1,4 +1,4 @@
-"""Stopping the HTTP listeners within the grace period (T-06): aiohttp's own shutdown waits up to
+"""Stopping the HTTP listeners within the grace period (T-34): aiohttp's own shutdown waits up to
 the grace for handlers, then cancels the request and waits up to the grace AGAIN for a handler
 that is not reading its body, as a stream's is not (it waits on the backend): 2 x the grace with
 a REST stream open. Here the connections still busy when the grace is over are closed, which

@@ -140,7 +140,7 @@ def wait_as_spare() -> int | None:
 
 class Spare:
     """At most one warm spare worker: a process that has imported the gateway and waits on its
-    stdin, so a dead worker's replacement serves in about the time it takes to bind (T-04)
+    stdin, so a dead worker's replacement serves in about the time it takes to bind
     instead of a cold start (~1 s of imports on an idle core, several under load)."""
 
     def __init__(self, command: Sequence[str] | None) -> None:

@@ -1,4 +1,4 @@
-"""Drain ends within shutdown_grace_s + 1 s with a stream open on EACH edge (T-06): a real
+"""Drain ends within shutdown_grace_s + 1 s with a stream open on EACH edge (T-34): a real
 `serve` process, a REST orders:watch and a gRPC WatchOrders that never end, SIGTERM. aiohttp on
 its own waited the grace twice for the REST stream; both backend calls are cancelled."""
 

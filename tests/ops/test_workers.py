@@ -1,5 +1,5 @@
 """`serve --workers N` heals itself: a worker killed under load (SIGKILL) is started again and
-serves within 2 s while the other serves on (T-04); a second gateway on the ports a running one
+serves within 2 s while the other serves on; a second gateway on the ports a running one
 holds fails at start with one line instead of splitting the traffic (SO_REUSEPORT); the
 supervisor gives up only on a crash loop, or at once when a worker cannot start (exit 2)."""
 
