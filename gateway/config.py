@@ -146,7 +146,7 @@ class Backend(_Model):
     # (Envoy's route default is 15 s).
     timeout_s: float = Field(default=15.0, gt=0)
     # Streams (a stream of requests or replies) are not unary calls: no deadline unless the
-    # client asks for one or this caps it, and a stream whose backend sends nothing for
+    # client asks for one or this caps it, and a stream with no message either way for
     # stream_idle_timeout_s ends with DEADLINE_EXCEEDED (Envoy's stream_idle_timeout, 5 min).
     stream_timeout_s: float | None = Field(default=None, gt=0)
     stream_idle_timeout_s: float | None = Field(default=300.0, gt=0)

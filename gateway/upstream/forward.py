@@ -4,6 +4,7 @@ call -> record the outcome) for the four call kinds; built from config, started 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -20,6 +21,7 @@ from gateway.upstream.breaker import Breakers, BreakerStatus, CircuitBreaker, St
 from gateway.upstream.budget import RetryBudget
 from gateway.upstream.channel import credentials, open_channel
 from gateway.upstream.health import HealthChecker
+from gateway.upstream.idle import IdleTimer, touching
 from gateway.upstream.limit import ConcurrencyLimit
 from gateway.upstream.outlier import OutlierDetector
 from gateway.upstream.pool import BackendPool, Instance, InstanceStatus, Picked
@@ -114,28 +116,40 @@ class Upstream:
             raise Unimplemented(f"no backend serves {service!r}")
         breaker = backend.breakers.get(call.method)
         probe = breaker.admit()
+        idle = _idle_timer(backend, call)
+        if idle is not None and call.kind.streams_requests:
+            assert not isinstance(call.payload, bytes)
+            call = dataclasses.replace(call, payload=touching(call.payload, idle))
         try:
             backend.budget.record_request()
             if call.kind.streams_replies:
-                return await self._open_stream(backend, breaker, probe, call)
+                return await self._open_stream(backend, breaker, probe, call, idle)
             tried: list[Instance] = []
             try:
-                return await self._unary(backend, breaker, probe, call, tried)
+                return await self._unary(backend, breaker, probe, call, tried, idle)
             except BackendFailed as failed:
                 return await backend.retry.after(
                     failed, call,
-                    lambda: self._unary(backend, breaker, probe, call, tried),
+                    lambda: self._unary(backend, breaker, probe, call, tried, idle),
                     lambda: breaker.state is State.CLOSED,
                 )
         finally:
             breaker.release(probe)
 
     async def _unary(self, backend: _Backend, breaker: CircuitBreaker, probe: bool, call: Call,
-                     tried: list[Instance]) -> Reply:
+                     tried: list[Instance], idle: IdleTimer | None = None) -> Reply:
         rpc, picked = self._start(backend, call, tried)
         try:
             try:
-                payload = await rpc
+                if idle is None:
+                    payload = await rpc
+                else:  # a client stream: the reply may wait while requests still flow
+                    try:
+                        async with idle.watch():
+                            payload = await rpc
+                    except TimeoutError:
+                        rpc.cancel()
+                        raise idle.expired() from None
                 initial = to_metadata(await rpc.initial_metadata())
                 trailers = to_metadata(await rpc.trailing_metadata())
             except grpc.aio.AioRpcError as exc:
@@ -148,7 +162,7 @@ class Upstream:
         return Reply(payload, initial, trailers, backend=backend.name)
 
     async def _open_stream(self, backend: _Backend, breaker: CircuitBreaker, probe: bool,
-                           call: Call) -> Reply:
+                           call: Call, idle: IdleTimer | None = None) -> Reply:
         """Open a reply stream; never retried (T-11). Its outcome counts when it ends (grpc.aio
         reports even a refused connection only then); a stream cut short counts for nothing."""
         rpc, picked = self._start(backend, call, [])
@@ -161,7 +175,7 @@ class Upstream:
         # the slot and the instance load last as long as the stream (at once if already over)
         rpc.add_done_callback(lambda _: _give_back(backend, picked))
         ended = functools.partial(_record, backend, breaker, picked, probe)
-        replies = _replies(rpc, backend.name, ended, backend.config.stream_idle_timeout_s)
+        replies = _replies(rpc, backend.name, ended, idle)
         return Reply(replies, initial, backend=backend.name)
 
     def _start(self, backend: _Backend, call: Call, tried: list[Instance]) -> tuple[Any, Picked]:
@@ -212,23 +226,28 @@ def _outgoing(call: Call) -> Metadata:
     return call.metadata
 
 
+def _idle_timer(backend: _Backend, call: Call) -> IdleTimer | None:
+    idle_s = backend.config.stream_idle_timeout_s
+    if idle_s is None or call.kind is Kind.UNARY:
+        return None
+    return IdleTimer(backend.name, idle_s)
+
+
 async def _replies(rpc: Any, backend: str, ended: Callable[[Failure | None], None],
-                   idle_s: float | None = None) -> AsyncIterator[bytes]:
-    """The reply stream; closing it early (client gone) cancels the backend call. No message
-    for idle_s: the stream ends with DEADLINE_EXCEEDED (counted for nothing: not a fault)."""
+                   idle: IdleTimer | None = None) -> AsyncIterator[bytes]:
+    """The reply stream; closing it early (client gone) cancels the backend call. Idle (no
+    message either way for the idle time): DEADLINE_EXCEEDED, counted for nothing (no fault)."""
     try:
-        if idle_s is None:
+        if idle is None:
             async for message in rpc:
                 yield message
         else:
             while True:
                 try:
-                    async with asyncio.timeout(idle_s):
+                    async with idle.watch():
                         message = await rpc.read()
                 except TimeoutError:
-                    raise DeadlineExceeded(
-                        f"stream from backend {backend!r} sent nothing for {idle_s:g} s "
-                        f"(backends.{backend}.stream_idle_timeout_s)") from None
+                    raise idle.expired() from None
                 if message is grpc.aio.EOF:
                     break
                 yield message
