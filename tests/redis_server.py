@@ -68,7 +68,7 @@ def running_cluster(nodes: int = 3, timeout_s: float = 20.0) -> Iterator[list[Re
                                f"{created.stderr[-500:]}")
         deadline = time.monotonic() + timeout_s
         for server in servers:  # each node has to see the others before it serves every slot
-            while "cluster_state:ok" not in _cli(server, "cluster", "info"):
+            while "cluster_state:ok" not in cli(server, "cluster", "info"):
                 if time.monotonic() > deadline:
                     raise RuntimeError("the cluster did not reach cluster_state:ok")
                 time.sleep(0.05)  # polling a condition redis reports, with a deadline
@@ -85,7 +85,10 @@ def running_sentinel(master: RedisServer, service: str = "mymaster",
         with tempfile.TemporaryDirectory() as workdir:
             conf = Path(workdir) / "sentinel.conf"  # Sentinel rewrites its file: a fresh one
             conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {workdir}\n"
-                            f"sentinel monitor {service} {master.host} {master.port} 1\n")
+                            f"sentinel monitor {service} {master.host} {master.port} 1\n"
+                            # a failover in a test: down after 0.5 s, promoted at once
+                            f"sentinel down-after-milliseconds {service} 500\n"
+                            f"sentinel failover-timeout {service} 2000\n")
             process = subprocess.Popen([binary, str(conf), "--sentinel"],
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                        text=True)
@@ -105,7 +108,7 @@ def _binary(name: str) -> str:
     return binary
 
 
-def _cli(server: RedisServer, *command: str) -> str:
+def cli(server: RedisServer, *command: str) -> str:
     return subprocess.run([_binary("redis-cli"), "-h", server.host, "-p", str(server.port),
                            *command], capture_output=True, text=True, timeout=5,
                           check=False).stdout
