@@ -197,7 +197,7 @@ async def supervise(commands: Sequence[Sequence[str]], restarts: Restarts = Rest
     children: dict[int, asyncio.subprocess.Process] = {}
     deaths: deque[float] = deque()  # of any worker, within the crash-loop window
     verdict: list[int] = []  # the supervisor's own exit code once it gave up
-    started: set[int] = set()  # workers that have died once (so were started once)
+    replaced: set[int] = set()  # workers started again at least once
 
     def forward(sig: signal.Signals) -> None:
         if sig != signal.SIGHUP:
@@ -230,11 +230,11 @@ async def supervise(commands: Sequence[Sequence[str]], restarts: Restarts = Rest
             if stopping.is_set():
                 return code
             how = _ended(code)
-            if code == START_ERROR and index not in started:  # the first start: the config
+            if code == START_ERROR and index not in replaced:  # the first start: the config
                 give_up(START_ERROR, f"worker {index} (pid {child.pid}) could not start ({how})")
                 return code
-            started.add(index)  # a replacement that cannot start (the file edited since)
-            now = clock()        # is a death: the others serve on, a crash loop stops it
+            replaced.add(index)  # a replacement that cannot start (the file edited since)
+            now = clock()         # is a death: the others serve on, a crash loop stops it
             deaths.append(now)
             while deaths and deaths[0] <= now - restarts.crash_loop_window_s:
                 deaths.popleft()
@@ -250,7 +250,7 @@ async def supervise(commands: Sequence[Sequence[str]], restarts: Restarts = Rest
                       len(deaths), restarts.crash_loop_deaths, restarts.crash_loop_window_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), delay)
-        return 0 if child is None else child.returncode or 0
+        return 0  # stopped while waiting to start it again: its death was logged
 
     loop.add_signal_handler(signal.SIGHUP, forward, signal.SIGHUP)
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -184,3 +184,15 @@ def test_connections_of_an_earlier_process_in_time_wait_do_not_stop_a_start() ->
     _, held = reserve_ports(_config_on(port))
     for sock in held:
         sock.close()
+
+
+async def test_a_stop_while_a_restart_waits_is_a_clean_stop(
+        caplog: pytest.LogCaptureFixture) -> None:
+    dies = _python("import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    restarts = Restarts(base_backoff_s=30, max_backoff_s=30)  # a restart waits half a minute
+    with caplog.at_level(logging.INFO, "gateway.workers"):
+        supervisor = asyncio.create_task(supervise([dies], restarts))
+        await until(lambda: any("starting it again in 30.00 s" in r.getMessage()
+                                for r in caplog.records))
+        os.kill(os.getpid(), signal.SIGTERM)  # handled by supervise() on this loop
+        assert await asyncio.wait_for(supervisor, 5) == 0
