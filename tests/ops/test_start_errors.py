@@ -51,8 +51,10 @@ async def one_line_exit_2(*args: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("workers", [(), ("--workers", "2")], ids=["serve", "workers"])
-@pytest.mark.parametrize("listener", ["rest", "grpc", "ops"])
+@pytest.mark.parametrize(("listener", "workers"), [
+    ("rest", ()), ("grpc", ()), ("ops", ()),
+    ("grpc", ("--workers", "2")),  # the supervisor probes; ops of later workers: below
+], ids=["rest", "grpc", "ops", "grpc-workers"])
 async def test_a_port_in_use_is_one_line_naming_the_listener(
         tmp_path: Path, listener: str, workers: tuple[str, ...]) -> None:
     path = tmp_path / "gateway.yaml"
