@@ -37,10 +37,12 @@ def main(argv: list[str] | None = None) -> int:
                        help="processes sharing the ports (SO_REUSEPORT), under a supervisor")
     serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # set by the supervisor
     serve.add_argument("--port", action="append", default=[], help=argparse.SUPPRESS)
+    serve.add_argument("--standby", action="store_true", help=argparse.SUPPRESS)  # a spare
     demo = commands.add_parser("demo", help="the demo backends with a gateway in front of them")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--rest-port", type=int, default=8080)
     demo.add_argument("--grpc-port", type=int, default=9090)
+    demo.add_argument("--ops-port", type=int, default=9464, help="/metrics and /healthz")
     check = commands.add_parser("check", help="validate a config without serving; print its routes")
     check.add_argument("--config", type=Path, required=True, help="the gateway YAML file")
     commands.add_parser("config-schema", help="print the config file's JSON Schema")
@@ -70,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         if options.command == "serve":
             # Until serve() handles it, a SIGHUP (a reload asked for during start) must not kill.
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            if options.standby:  # a warm spare: waits to replace a worker that dies
+                options.worker = workers.wait_as_spare()
+                if options.worker is None:
+                    return 0
             if options.workers > 1 and options.worker is None:
                 return _supervise(options.config, options.workers)
             ports = dict(_name_port(value) for value in options.port)
@@ -89,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                 access.flush()
         from gateway.demo import run_demo
 
-        return uvloop.run(run_demo(options.host, options.rest_port, options.grpc_port))
+        return uvloop.run(run_demo(options.host, options.rest_port, options.grpc_port,
+                                    options.ops_port))
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
@@ -121,10 +128,11 @@ async def _serve(config: GatewayConfig, source: Callable[[], GatewayConfig], ins
 
 def _supervise(path: Path, count: int) -> int:
     config = load_file(path)  # a bad config stops here, before any worker starts
-    ports, held = workers.reserve_ports(config)
+    ports, held = workers.reserve_ports(config, count)
     try:
         commands = [workers.worker_command(path, count, i, ports) for i in range(count)]
-        return uvloop.run(workers.supervise(commands))
+        spare = workers.worker_command(path, count, None, ports)
+        return uvloop.run(workers.supervise(commands, spare=spare))
     finally:
         for sock in held:
             sock.close()

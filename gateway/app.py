@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from gateway.admin import ReloadResult, add_admin_routes
 from gateway.compiled import Compiled, compile_config
 from gateway.config import AdminApi, GatewayConfig, Listener, admin_token_digest
+from gateway.drain import stop_http
 from gateway.edges.health import ReadinessHealth, add_health_routes
 from gateway.edges.rest import RestEdge
 from gateway.edges.rpc import RpcEdge
@@ -28,6 +29,7 @@ from gateway.observability.accesslog import Sink
 from gateway.observability.ops import ops_application
 from gateway.reload import Retired, prepare
 from gateway.runtime import Runtime, build_runtime
+from gateway.startup_errors import preflight
 from gateway.tls import grpc_server_credentials, rest_ssl_context
 
 log = logging.getLogger("gateway")
@@ -155,9 +157,11 @@ async def start(config: GatewayConfig, *, instances: int = 1,
     where access-log lines go, this config's and every reloaded one's (default: the
     "gateway.access" logger).
     """
+    shared = instances > 1
+    # Ports and TLS pairs first: a port in use or a bad key is one line, before anything starts.
+    preflight(config, ("rest", "grpc") if shared else ())
     runtime = build_runtime(compile_config(config), instances, access_sink=access_sink)
     running = RunningGateway(runtime, instances, source, worker, _admin_digest(config.admin))
-    shared = instances > 1
     try:
         await runtime.start()
         if config.listen.rest is not None:
@@ -215,9 +219,7 @@ async def _serve_http(runner: web.BaseRunner, listener: Listener,
 
 async def _stop_http(runner: web.BaseRunner | None, grace_s: float) -> None:
     """Stop listening, close idle connections, give requests under way grace_s, then cancel."""
-    if runner is not None:
-        runner._shutdown_timeout = grace_s  # set only in the constructor; read only in cleanup()
-        await runner.cleanup()
+    await stop_http(runner, grace_s)  # within the grace, a stream open or not
 
 
 async def _start_grpc(edge: RpcEdge, compiled: Compiled, listener: Listener, reuse_port: bool,

@@ -156,6 +156,11 @@ class Backend(_Model):
     # Deadline of each call when the client sets none, and the cap on what a client may ask for
     # (Envoy's route default is 15 s).
     timeout_s: float = Field(default=15.0, gt=0)
+    # Streams (a stream of requests or replies) are not unary calls: no deadline unless the
+    # client asks for one or this caps it, and a stream with no message either way for
+    # stream_idle_timeout_s ends with DEADLINE_EXCEEDED (Envoy's stream_idle_timeout, 5 min).
+    stream_timeout_s: float | None = Field(default=None, gt=0)
+    stream_idle_timeout_s: float | None = Field(default=300.0, gt=0)
     lb: Literal["round_robin", "least_request"] = "round_robin"
     max_requests: int = Field(default=1024, ge=1)  # concurrent calls per backend (T-01)
     retry: Retry = Retry()
@@ -372,9 +377,31 @@ class RateLimitRule(_Model):
 
 
 class RedisLimits(_Model):
-    url: str = "redis://127.0.0.1:6379/0"
+    """Where the shared buckets live: one Redis server (`url`), a Redis Cluster (`url` or
+    `cluster_nodes`: nodes to discover it from), or the master a Sentinel group names."""
+
+    mode: Literal["standalone", "cluster", "sentinel"] = "standalone"
+    url: str = "redis://127.0.0.1:6379/0"  # standalone; cluster: one node; sentinel: unused
+    cluster_nodes: tuple[str, ...] = ()  # cluster: host:port of nodes to start from (else url)
+    sentinels: tuple[str, ...] = ()  # sentinel: host:port of each Sentinel
+    sentinel_service: str = "mymaster"  # sentinel: the name of the monitored master
     timeout_s: float = Field(default=0.02, gt=0, le=0.5)  # T-21: Envoy's 20 ms
     failure_mode: Literal["open", "closed"] = "open"
+
+    @field_validator("cluster_nodes", "sentinels")
+    @classmethod
+    def _nodes(cls, nodes: tuple[str, ...]) -> tuple[str, ...]:
+        for node in nodes:
+            host, sep, port = node.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{node!r} is not host:port")
+        return nodes
+
+    @model_validator(mode="after")
+    def _sentinels_named(self) -> RedisLimits:
+        if self.mode == "sentinel" and not self.sentinels:
+            raise ValueError("mode sentinel: list the Sentinels in sentinels (host:port)")
+        return self
 
 
 class RateLimits(_Model):

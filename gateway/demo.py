@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway import app
 from gateway.config import GatewayConfig, load
+from gateway.startup_errors import StartError
 
 DESCRIPTOR_SET = Path(__file__).resolve().parent.parent / "generated" / "descriptors.binpb"
 OVERVIEW = "/dashboard.v1.Dashboard/GetOverview"
@@ -24,6 +25,9 @@ DEMO_ISSUER = "https://issuer.demo.local"
 DEMO_AUDIENCE = "demo-gateway"
 DEMO_KEY_FILE = Path(__file__).resolve().parent.parent / ".build" / "demo" / "issuer-key.pem"
 DEMO_KID = "demo-1"
+# The demo's listeners and the flags that move them.
+DEMO_FLAGS = {"listen.rest": "--rest-port", "listen.grpc": "--grpc-port",
+              "listen.ops": "--ops-port"}
 
 
 def demo_signing_key() -> rsa.RSAPrivateKey:
@@ -131,7 +135,13 @@ async def run_demo(host: str, rest_port: int, grpc_port: int, ops_port: int = 94
     try:
         config = demo_config({n: b.address for n, b in backends.items()}, host, rest_port,
                              grpc_port, ops_port)
-        running = await app.start(config)
+        try:
+            running = await app.start(config)
+        except StartError as exc:  # name the demo's flag for the port, not a config key
+            flag = DEMO_FLAGS.get(exc.key)
+            if flag is None:
+                raise
+            raise StartError(flag, str(exc)) from None
         for name, backend in backends.items():
             print(f"backend {name:<14} grpc://{backend.address}")
         print(f"gateway REST        http://{host}:{running.rest_port}")

@@ -66,6 +66,8 @@ def build_runtime(compiled: Compiled, instances: int = 1,
     forward = observability.wrap_backend(upstream)
     timeouts = {service: config.backends[backend].timeout_s
                 for service, backend in compiled.services.items()}
+    stream_timeouts = {service: config.backends[backend].stream_timeout_s
+                       for service, backend in compiled.services.items()}
     # Aggregate methods end in the BFF executor, whose parts are ordinary upstream calls, each
     # authorized for its own method too.
     terminal: Handler = forward
@@ -73,7 +75,7 @@ def build_runtime(compiled: Compiled, instances: int = 1,
         parts = forward if auth.authorize.inert else chain([auth.authorize], forward)
         terminal = Aggregates(compiled.aggregates, forward, parts=parts)
     policies = [*observability.head, *auth.ordered(PropagateRequestId()), limiter,
-                Deadline(timeouts)]
+                Deadline(timeouts, stream_timeout_s=stream_timeouts)]
     if auth.authenticate in policies:  # the access log names whom authorize then refuses
         after = policies.index(auth.authenticate) + 1
         policies[after:after] = observability.after_authentication

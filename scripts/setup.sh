@@ -33,7 +33,10 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp || requirements.lock -nt $stamp \
 fi
 
 if [[ $want_test_tools -eq 1 ]]; then
-  if ! command -v redis-server >/dev/null; then apt_install redis-server; fi
+  # redis-cli (redis-tools) builds the Redis Cluster of the cluster rate-limit test
+  if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+    apt_install redis-server redis-tools
+  fi
   if [[ ! -x node_modules/.bin/buf ]]; then
     command -v npm >/dev/null || apt_install npm
     # buf is pinned exactly in package.json and its platform binary is pinned by buf itself;

@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 
-from gateway.call import Call, StepPolicy
+from gateway.call import Call, Kind, StepPolicy
 from gateway.errors import DeadlineExceeded, InvalidArgument
 
 # PROTOCOL-HTTP2: TimeoutValue is at most 8 ASCII digits; TimeoutUnit one of H M S m u n.
@@ -37,19 +37,32 @@ def parse_x_timeout(text: str) -> float:
 
 
 class Deadline(StepPolicy):
-    """Every call leaves with a deadline: the least of the client's and the method's timeout."""
+    """Every unary call leaves with a deadline: the least of the client's and the method's
+    timeout. A stream keeps the client's deadline, capped by its backend's stream timeout when
+    one is set (none by default): the unary timeout never cuts a stream short."""
 
     def __init__(self, timeout_s: Mapping[str, float], default_s: float = 15.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 stream_timeout_s: Mapping[str, float | None] | None = None) -> None:
         self._timeout_s = timeout_s  # proto service full name -> seconds
         self._default_s = default_s
         self._clock = clock
+        self._stream_timeout_s = stream_timeout_s or {}  # service -> seconds, None: no cap
 
     def step(self, call: Call) -> Call:
         now = self._clock()
         service = call.method[1:].partition("/")[0]
-        configured = now + self._timeout_s.get(service, self._default_s)
-        deadline = configured if call.deadline is None else min(call.deadline, configured)
+        if call.kind is Kind.UNARY:
+            limit: float | None = self._timeout_s.get(service, self._default_s)
+        else:
+            limit = self._stream_timeout_s.get(service)
+        if limit is None:
+            deadline = call.deadline
+            if deadline is None:
+                return call
+        else:
+            configured = now + limit
+            deadline = configured if call.deadline is None else min(call.deadline, configured)
         if deadline <= now:
             raise DeadlineExceeded(f"deadline exceeded before calling {call.method}")
         return call.evolve(deadline=deadline)

@@ -9,20 +9,24 @@ import logging
 import time
 from collections.abc import Callable
 
-import redis.asyncio
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.config import RedisLimits
 from gateway.errors import Unavailable
 from gateway.ratelimit.limiter import Decision, Limiter
+from gateway.ratelimit.redis_client import connect
 
 log = logging.getLogger(__name__)
 
 BREAKER_FAILURES = 5  # consecutive Redis failures that open the breaker
 BREAKER_OPEN_S = 5.0  # how long an open breaker skips Redis before trying it again
 KEY_PREFIX = "gw:rl:"
+
+
+def redis_key(key: str) -> str:
+    """The bucket's Redis key: the limiter key in a hash tag, so whatever one decision touches
+    is in one Cluster slot (`gw:rl:{ip:10.0.0.1|/pkg.Svc/M}`)."""
+    return f"{KEY_PREFIX}{{{key}}}"
 
 # The same GCRA step as memory.gcra, in integer microseconds of Redis' TIME, so instances whose
 # clocks disagree still share one timeline. The key lives exactly until its bucket is full again.
@@ -63,13 +67,8 @@ class RedisLimiter:
         self._fail_open = config.failure_mode == "open"
         self._fallback = fallback
         self._clock = clock
-        self._client = redis.asyncio.Redis.from_url(
-            config.url,
-            socket_timeout=config.timeout_s,
-            socket_connect_timeout=config.timeout_s,
-            retry=Retry(NoBackoff(), 0),  # a retry would double the time an outage costs
-        )
-        self._script = self._client.register_script(_SCRIPT)  # EVALSHA, EVAL on NOSCRIPT
+        self._connection = connect(config)  # one server, a Cluster or a Sentinel's master
+        self._script = self._connection.client.register_script(_SCRIPT)  # EVALSHA, EVAL on NOSCRIPT
         self._consecutive_failures = 0
         self._skip_until = 0.0
         self.allowed = 0
@@ -93,7 +92,7 @@ class RedisLimiter:
         return decision
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._connection.close()
         await self._fallback.close()
 
     async def _remote(self, key: str, rate_per_s: float, burst: int, cost: int) -> Decision | None:
@@ -102,9 +101,9 @@ class RedisLimiter:
         try:
             async with asyncio.timeout(self._timeout_s):
                 reply = await self._script(
-                    keys=[KEY_PREFIX + key], args=[interval_us, burst, cost]
+                    keys=[redis_key(key)], args=[interval_us, burst, cost]
                 )
-        except (RedisError, OSError, TimeoutError) as exc:  # the one seam for Redis' exceptions
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:  # the seam
             self._failed(exc)
             return None
         self._succeeded()

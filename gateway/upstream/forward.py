@@ -4,6 +4,7 @@ call -> record the outcome) for the four call kinds; built from config, started 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -12,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from gateway.call import Call, Metadata, Reply
+from gateway.call import Call, Kind, Metadata, Reply
 from gateway.config import Backend, GatewayConfig
 from gateway.errors import DeadlineExceeded, Unimplemented
 from gateway.upstream.balancer import make_balancer
@@ -21,6 +22,7 @@ from gateway.upstream.budget import RetryBudget
 from gateway.upstream.channel import credentials, open_channel
 from gateway.upstream.discovery import Discovery
 from gateway.upstream.health import HealthChecker
+from gateway.upstream.idle import IdleTimer, touching
 from gateway.upstream.limit import ConcurrencyLimit
 from gateway.upstream.outlier import OutlierDetector
 from gateway.upstream.pool import BackendPool, Instance, InstanceStatus, Picked
@@ -124,28 +126,40 @@ class Upstream:
             raise Unimplemented(f"no backend serves {service!r}")
         breaker = backend.breakers.get(call.method)
         probe = breaker.admit()
+        idle = _idle_timer(backend, call)
+        if idle is not None and call.kind.streams_requests:
+            assert not isinstance(call.payload, bytes)
+            call = dataclasses.replace(call, payload=touching(call.payload, idle))
         try:
             backend.budget.record_request()
             if call.kind.streams_replies:
-                return await self._open_stream(backend, breaker, probe, call)
+                return await self._open_stream(backend, breaker, probe, call, idle)
             tried: list[Instance] = []
             try:
-                return await self._unary(backend, breaker, probe, call, tried)
+                return await self._unary(backend, breaker, probe, call, tried, idle)
             except BackendFailed as failed:
                 return await backend.retry.after(
                     failed, call,
-                    lambda: self._unary(backend, breaker, probe, call, tried),
+                    lambda: self._unary(backend, breaker, probe, call, tried, idle),
                     lambda: breaker.state is State.CLOSED,
                 )
         finally:
             breaker.release(probe)
 
     async def _unary(self, backend: _Backend, breaker: CircuitBreaker, probe: bool, call: Call,
-                     tried: list[Instance]) -> Reply:
+                     tried: list[Instance], idle: IdleTimer | None = None) -> Reply:
         rpc, picked = self._start(backend, call, tried)
         try:
             try:
-                payload = await rpc
+                if idle is None:
+                    payload = await rpc
+                else:  # a client stream: the reply may wait while requests still flow
+                    try:
+                        async with idle.watch():
+                            payload = await rpc
+                    except TimeoutError:
+                        rpc.cancel()
+                        raise idle.expired() from None
                 initial = to_metadata(await rpc.initial_metadata())
                 trailers = to_metadata(await rpc.trailing_metadata())
             except grpc.aio.AioRpcError as exc:
@@ -158,7 +172,7 @@ class Upstream:
         return Reply(payload, initial, trailers, backend=backend.name)
 
     async def _open_stream(self, backend: _Backend, breaker: CircuitBreaker, probe: bool,
-                           call: Call) -> Reply:
+                           call: Call, idle: IdleTimer | None = None) -> Reply:
         """Open a reply stream; never retried (T-11). Its outcome counts when it ends (grpc.aio
         reports even a refused connection only then); a stream cut short counts for nothing."""
         rpc, picked = self._start(backend, call, [])
@@ -171,7 +185,8 @@ class Upstream:
         # the slot and the instance load last as long as the stream (at once if already over)
         rpc.add_done_callback(lambda _: _give_back(backend, picked))
         ended = functools.partial(_record, backend, breaker, picked, probe)
-        return Reply(_replies(rpc, backend.name, ended), initial, backend=backend.name)
+        replies = _replies(rpc, backend.name, ended, idle)
+        return Reply(replies, initial, backend=backend.name)
 
     def _start(self, backend: _Backend, call: Call, tried: list[Instance]) -> tuple[Any, Picked]:
         """Take a slot and an instance and start the call on it. The caller hands both back
@@ -191,9 +206,9 @@ class Upstream:
             _give_back(backend, picked)
             raise
 
-    def _timeout(self, call: Call, config: Backend) -> float:
-        if call.deadline is None:
-            return config.timeout_s
+    def _timeout(self, call: Call, config: Backend) -> float | None:
+        if call.deadline is None:  # None: a stream with no deadline runs until it ends
+            return config.timeout_s if call.kind is Kind.UNARY else config.stream_timeout_s
         # Leave the backend a little less than we have (Envoy's grpc_timeout_header_offset), so
         # its DEADLINE_EXCEEDED reaches our client before the client's own timer fires (T-16).
         remaining = call.deadline - self._clock() - DEADLINE_OFFSET_S
@@ -221,12 +236,31 @@ def _outgoing(call: Call) -> Metadata:
     return call.metadata
 
 
-async def _replies(rpc: Any, backend: str, ended: Callable[[Failure | None], None]
-                   ) -> AsyncIterator[bytes]:
-    """The reply stream; closing it early (client gone) cancels the backend call."""
+def _idle_timer(backend: _Backend, call: Call) -> IdleTimer | None:
+    idle_s = backend.config.stream_idle_timeout_s
+    if idle_s is None or call.kind is Kind.UNARY:
+        return None
+    return IdleTimer(backend.name, idle_s)
+
+
+async def _replies(rpc: Any, backend: str, ended: Callable[[Failure | None], None],
+                   idle: IdleTimer | None = None) -> AsyncIterator[bytes]:
+    """The reply stream; closing it early (client gone) cancels the backend call. Idle (no
+    message either way for the idle time): DEADLINE_EXCEEDED, counted for nothing (no fault)."""
     try:
-        async for message in rpc:
-            yield message
+        if idle is None:
+            async for message in rpc:
+                yield message
+        else:
+            while True:
+                try:
+                    async with idle.watch():
+                        message = await rpc.read()
+                except TimeoutError:
+                    raise idle.expired() from None
+                if message is grpc.aio.EOF:
+                    break
+                yield message
     except grpc.aio.AioRpcError as exc:
         failure = classify(exc, backend)
         ended(failure)

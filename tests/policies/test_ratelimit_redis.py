@@ -18,7 +18,13 @@ import redis.asyncio as aioredis
 from gateway.config import RedisLimits
 from gateway.errors import Code, Unavailable
 from gateway.ratelimit.memory import MemoryLimiter
-from gateway.ratelimit.redis import BREAKER_FAILURES, BREAKER_OPEN_S, KEY_PREFIX, RedisLimiter
+from gateway.ratelimit.redis import (
+    BREAKER_FAILURES,
+    BREAKER_OPEN_S,
+    KEY_PREFIX,
+    RedisLimiter,
+    redis_key,
+)
 from tests.redis_server import RedisServer, free_port, running_redis
 
 pytestmark = pytest.mark.redis
@@ -101,10 +107,10 @@ async def test_every_key_expires_when_its_bucket_is_full_again(
     key = fresh_key()
     for _ in range(3):
         await limiter.acquire(key, 0.1, 10)  # 10 s per token, 3 taken: full in 30 s
-    ttl_ms = await client.pttl(KEY_PREFIX + key)
+    ttl_ms = await client.pttl(redis_key(key))
     assert 29_000 < ttl_ms <= 30_000
     await limiter.acquire(key, 0.1, 10)
-    assert 39_000 < await client.pttl(KEY_PREFIX + key) <= 40_000
+    assert 39_000 < await client.pttl(redis_key(key)) <= 40_000
     async for name in client.scan_iter(match=KEY_PREFIX + "*"):
         assert await client.pttl(name) > 0, name  # no key without an expiry (T-24)
 
@@ -114,9 +120,9 @@ async def test_refused_requests_do_not_consume(
 ) -> None:
     key = fresh_key()
     await limiter.acquire(key, 0.1, 1)
-    before = await client.get(KEY_PREFIX + key)
+    before = await client.get(redis_key(key))
     assert not (await limiter.acquire(key, 0.1, 1)).allowed
-    assert await client.get(KEY_PREFIX + key) == before
+    assert await client.get(redis_key(key)) == before
 
 
 async def test_two_instances_share_one_budget(redis_server: RedisServer) -> None:
@@ -223,7 +229,7 @@ async def test_hung_redis_costs_at_most_the_timeout_then_the_breaker_skips_it(
         assert limiter.redis_failures == BREAKER_FAILURES + 1
         probe = aioredis.Redis.from_url(extra_redis.url)
         try:
-            assert await probe.exists(KEY_PREFIX + key) == 1  # counted in Redis again
+            assert await probe.exists(redis_key(key)) == 1  # counted in Redis again
         finally:
             await probe.aclose()
         messages = [record.getMessage() for record in caplog.records]
