@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from gateway.admin import ReloadResult, add_admin_routes
 from gateway.compiled import Compiled, compile_config
 from gateway.config import AdminApi, GatewayConfig, Listener, admin_token_digest
+from gateway.edges.connlimits import ConnectionCollector, GuardedServer, grpc_server_options
 from gateway.edges.health import add_health_routes
 from gateway.edges.rest import RestEdge
 from gateway.edges.rpc import RpcEdge
@@ -158,19 +159,24 @@ async def start(config: GatewayConfig, *, instances: int = 1,
     runtime = build_runtime(compile_config(config), instances, access_sink=access_sink)
     running = RunningGateway(runtime, instances, source, worker, _admin_digest(config.admin))
     shared = instances > 1
+    rest_server: GuardedServer | None = None
     try:
         await runtime.start()
         if config.listen.rest is not None:
             running.rest = _rest_edge(runtime)
-            server = running.rest.server(running.ready)
+            rest_server = running.rest.server(running.ready, config.connections.rest)
             running.rest_runner, running.rest_port = await _serve_http(
-                web.ServerRunner(server), config.listen.rest, shared)
+                web.ServerRunner(rest_server), config.listen.rest, shared)
         if config.listen.grpc is not None:
             running.rpc = _rpc_edge(runtime)
             running.grpc_server, running.grpc_port, running.health = await _start_grpc(
                 running.rpc, runtime.compiled, config.listen.grpc, shared)
         if config.listen.ops is not None:
             metrics = runtime.observability.metrics
+            if metrics is not None:  # kept across reloads, like the listeners
+                metrics.registry.register(ConnectionCollector(
+                    rest_server,
+                    config.connections.grpc if config.listen.grpc is not None else None))
             ops = ops_application(metrics.registry if metrics is not None else None)
             add_health_routes(ops, running.ready)  # watch a drain here: it stays up to the end
             add_admin_routes(ops, running)
@@ -221,7 +227,9 @@ async def _stop_http(runner: web.BaseRunner | None, grace_s: float) -> None:
 async def _start_grpc(edge: RpcEdge, compiled: Compiled, listener: Listener, reuse_port: bool
                       ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     # A taken port is an error, unless several workers share it on purpose.
-    server = grpc.aio.server(handlers=[edge], options=[("grpc.so_reuseport", int(reuse_port))])
+    options = [("grpc.so_reuseport", int(reuse_port)),
+               *grpc_server_options(compiled.config.connections.grpc)]
+    server = grpc.aio.server(handlers=[edge], options=options)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [*compiled.services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,

@@ -16,7 +16,8 @@ import orjson
 from aiohttp import web
 
 from gateway.call import Call, Handler, Kind, Reply
-from gateway.config import Cors, Transcoding
+from gateway.config import Cors, RestConnections, Transcoding
+from gateway.edges.connlimits import GuardedServer
 from gateway.edges.cors import CorsPolicy, is_preflight
 from gateway.edges.docs import Page, docs_pages
 from gateway.edges.headers import headers_from_metadata, metadata_from_headers
@@ -91,10 +92,13 @@ class RestEdge:
         )
         self._health: Mapping[str, Page] = {}
 
-    def server(self, ready: Callable[[], bool] = lambda: True) -> web.Server:
-        """The aiohttp low-level server answering every request with dispatch()."""
+    def server(self, ready: Callable[[], bool] = lambda: True,
+               limits: RestConnections | None = None) -> GuardedServer:
+        """The aiohttp low-level server answering every request with dispatch(), its
+        connections under `limits` (edges/connlimits.py)."""
         self._health = health_pages(ready)
-        return web.Server(self.dispatch, handler_cancellation=True, access_log=None)
+        return GuardedServer(self.dispatch, limits or RestConnections(),
+                             handler_cancellation=True, access_log=None)
 
     async def dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         """Fixed pages, CORS preflights, else the API; CORS headers on every allowed reply."""
