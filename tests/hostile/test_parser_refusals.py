@@ -1,0 +1,158 @@
+"""Requests aiohttp's HTTP parser (or the framer ahead of it) refuses: every class with a bearer
+token in the headers. Each gets its status in the gateway's error shape, echoing no request
+byte; the connection closes; the backend is never called; the log has one short line per
+refusal (rate-limited), never the token, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from gateway.edges.parser_errors import Refusal, RefusalLog
+from tests.hostile.conn_stack import (
+    AUTH,
+    assert_clean,
+    exchange,
+    header_block,
+    metrics_text,
+    request,
+    running_stack,
+    status_of,
+)
+
+MARK = b"X-Marker: m4rk3d-v4lue\r\n"  # a request byte that must not come back
+HOST = b"Host: gw\r\n"
+
+
+def _get(headers: bytes, target: bytes = b"/v1/kitchen/x") -> bytes:
+    return b"GET " + target + b" HTTP/1.1\r\n" + HOST + AUTH + MARK + headers + b"\r\n"
+
+
+CHUNKED = b"POST /v1/kitchen HTTP/1.1\r\n" + HOST + AUTH + MARK + (
+    b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+
+CASES: dict[str, tuple[bytes, int]] = {
+    "bare LF line endings": (_get(b"").replace(b"\r\n", b"\n"), 400),
+    "one header over the field limit": (_get(b"X-Big: " + b"a" * 9000 + b"\r\n"), 431),
+    "a token over the field limit": (_get(b"").replace(AUTH, AUTH[:-2] + b"S" * 9000 + b"\r\n"),
+                                     431),
+    "header block over the total limit": (
+        _get(b"".join(b"X-%d: %s\r\n" % (i, b"v" * 4000) for i in range(6))), 431),
+    "too many headers": (_get(b"".join(b"X-%d: y\r\n" % i for i in range(120))), 431),
+    "request line too long": (_get(b"", b"/v1/kitchen/" + b"p" * 9000), 414),
+    "bad chunk size": (CHUNKED + b"zz\r\n{}\r\n0\r\n\r\n", 400),
+    "10 KiB chunk extension": (CHUNKED + b"2;" + b"e" * 10240 + b"\r\n{}\r\n0\r\n\r\n", 400),
+    "chunk extension over the cap, split from the headers": (
+        CHUNKED + b"2;" + b"e" * 2048, 400),
+    "bad content length": (_get(b"Content-Length: 1x\r\n"), 400),
+    "two content lengths": (_get(b"Content-Length: 1\r\nContent-Length: 2\r\n") + b"ab", 400),
+    "NUL in a header value": (_get(b"X-Nul: a\x00b\r\n"), 400),
+    "not HTTP at all": (b"\x16\x03\x01\x02\x00" + AUTH + b"\r\n\r\n", 400),
+}
+
+
+@pytest.fixture
+def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    return caplog
+
+
+@pytest.mark.parametrize("name", CASES)
+async def test_each_refusal_class(name: str, all_logs: pytest.LogCaptureFixture,
+                                  capfd: pytest.CaptureFixture[str]) -> None:
+    data, status = CASES[name]
+    async with running_stack() as stack:
+        reply = await exchange(stack.rest_port, data)  # returns once the server closes
+        assert status_of(reply) == status
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert b"connection: close" in head.lower()
+        error = json.loads(body)
+        assert set(error) == {"code", "message", "details"} and error["code"] == 3
+        assert b"m4rk3d" not in reply and b"eeee" not in reply and b"aaaa" not in reply
+        assert stack.backend.calls == 0
+        text = await metrics_text(stack)
+        assert f'gateway_http_parser_refusals_total{{reason="{error["message"].split(" (")[0]}"'\
+               f',status="{status}"}} 1.0' in text
+    refusals = [r for r in all_logs.records if r.name == "gateway.http"]
+    assert len(refusals) == 1 and refusals[0].levelno == logging.WARNING
+    assert f" {status} " in refusals[0].getMessage()
+    assert not [r for r in all_logs.records if r.levelno >= logging.ERROR]
+    out, err = capfd.readouterr()
+    assert_clean(reply, all_logs.text, out, err)
+    assert "m4rk3d" not in all_logs.text
+
+
+async def test_a_flood_of_refusals_is_a_few_lines(all_logs: pytest.LogCaptureFixture) -> None:
+    async with running_stack() as stack:
+        for _ in range(30):
+            assert status_of(await exchange(stack.rest_port, CASES["bare LF line endings"][0])
+                             ) == 400
+        text = await metrics_text(stack)
+    lines = [r for r in all_logs.records if r.name == "gateway.http"]
+    assert 1 <= len(lines) <= 10  # 10 a second at most
+    assert 'reason="malformed request line",status="400"} 30.0' in text
+    assert_clean(all_logs.text)
+
+
+def test_the_refusal_log_says_how_many_it_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="gateway.http")
+    refusals = RefusalLog(per_s=3)
+    refusal = Refusal(400, "malformed HTTP request")
+    for _ in range(10):
+        refusals.refused(refusal, "10.0.0.1:5000", "rid", now=100.0)
+    refusals.refused(refusal, "10.0.0.1:5000", "rid", now=101.5)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 4
+    assert messages[-1].endswith("; 7 more refusals suppressed")
+    assert messages[0] == "refused request from 10.0.0.1:5000: 400 malformed HTTP request " \
+                          "(request rid)"
+
+
+async def test_413_closes_the_connection_with_the_unread_body_behind_it(
+        all_logs: pytest.LogCaptureFixture) -> None:
+    async with running_stack(transcoding={"max_body_bytes": 1024}) as stack:
+        declared = request(b"{}").replace(b"Content-Length: 2", b"Content-Length: 100000")
+        reply = await exchange(stack.rest_port, declared[:-2] + b'{"stringValue": "' + b"x" * 500)
+        assert status_of(reply) == 413
+        assert b"connection: close" in header_block(reply)
+        # Chunked, no length declared: refused once it passes the limit, then closed.
+        chunked = CHUNKED + b"400\r\n" + b" " * 1024 + b"\r\n" + b"400\r\n" + b" " * 1024
+        reply = await exchange(stack.rest_port, chunked)
+        assert status_of(reply) == 413
+        assert b"connection: close" in header_block(reply)
+        assert stack.backend.calls == 0
+    assert_clean(all_logs.text, reply)
+
+
+async def test_a_good_request_after_all_that_still_works() -> None:
+    async with running_stack() as stack:
+        reply = await exchange(stack.rest_port, request(b'{"stringValue": "ok"}', close=True))
+        assert status_of(reply) == 200 and b'"stringValue":"ok"' in reply
+        chunked = (CHUNKED + b"14;name=value\r\n" + b'{"stringValue":"ok"}' + b"\r\n0\r\n\r\n"
+                   ).replace(b"Transfer-Encoding", b"Connection: close\r\nTransfer-Encoding")
+        reply = await exchange(stack.rest_port, chunked)
+        assert status_of(reply) == 200 and b'"stringValue":"ok"' in reply
+        assert stack.backend.calls == 2
+
+
+async def test_a_chunk_line_over_the_cap_mid_body_closes_the_connection(
+        all_logs: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from tests.hostile.conn_stack import eventually, read_until_closed
+
+    async with running_stack() as stack:
+        reader, writer = await asyncio.open_connection("127.0.0.1", stack.rest_port)
+        writer.write(CHUNKED + b"2\r\n{}\r\n")  # the handler is now reading the body
+        live = stack.gateway.rest_runner.server.live  # type: ignore[union-attr]
+        await eventually(lambda: any(c._framer.in_body and c._request_in_progress for c in live),
+                         what="the body being read")
+        writer.write(b"1;" + b"e" * 4096)
+        assert await read_until_closed(reader) == b""  # aiohttp has the request: no reply
+        writer.close()
+        assert stack.backend.calls == 0
+        assert 'reason="refused_mid_body"} 1.0' in await metrics_text(stack)
+    assert len([r for r in all_logs.records if r.name == "gateway.http"]) == 1
+    assert_clean(all_logs.text)
