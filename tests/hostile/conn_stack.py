@@ -38,6 +38,8 @@ class CountingBackend:
     server: grpc.aio.Server
     port: int
     calls: int = 0
+    active: int = 0
+    max_active: int = 0  # most calls under way at once
     hold: asyncio.Event = field(default_factory=asyncio.Event)
     started: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -53,8 +55,13 @@ async def start_backend() -> CountingBackend:
 
     async def echo(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         backend.calls += 1
+        backend.active += 1
+        backend.max_active = max(backend.max_active, backend.active)
         backend.started.set()
-        await backend.hold.wait()
+        try:
+            await backend.hold.wait()
+        finally:
+            backend.active -= 1
         return request
 
     handler = grpc.method_handlers_generic_handler(

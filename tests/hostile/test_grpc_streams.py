@@ -1,0 +1,152 @@
+"""The gRPC edge's connection limits, enforced by grpc core from connections.grpc (T-36, T-37):
+the per-connection stream cap, GOAWAY for a client that pings too often or sits idle, and a
+rapid-reset flood (streams opened and cancelled at once) that reaches no backend."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from typing import Any
+
+import grpc
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.settings
+import pytest
+
+from tests.hostile.conn_stack import ECHO, SECRET, eventually, running_stack
+
+GRPC_HEADERS = [(":method", "POST"), (":scheme", "http"), (":path", ECHO),
+                (":authority", "gw"), ("content-type", "application/grpc"), ("te", "trailers"),
+                ("authorization", f"Bearer {SECRET}")]
+
+
+class RawH2:
+    """A blocking HTTP/2 client on a socket (run in a thread): frames, no grpc semantics."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=3)
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.conn.initiate_connection()
+        self.flush()
+        self.settings: dict[int, int] = {}
+        self.goaway: h2.events.ConnectionTerminated | None = None
+
+    def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def pump(self, timeout: float) -> bool:
+        """Read once (up to timeout); False when the server closed the connection."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            return True
+        except ConnectionResetError:
+            return False
+        if not data:
+            return False
+        for event in self.conn.receive_data(data):
+            if isinstance(event, h2.events.RemoteSettingsChanged):
+                self.settings.update({k: v.new_value for k, v in event.changed_settings.items()})
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                self.goaway = event
+        self.flush()
+        return True
+
+    def until_goaway(self, seconds: float) -> h2.events.ConnectionTerminated | None:
+        deadline = threading.Event()
+        timer = threading.Timer(seconds, deadline.set)
+        timer.start()
+        try:
+            while self.goaway is None and not deadline.is_set() and self.pump(0.05):
+                pass
+        finally:
+            timer.cancel()
+        return self.goaway
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+async def test_the_stream_cap_is_advertised_and_enforced_per_connection() -> None:
+    async with running_stack(grpc_limits={"max_concurrent_streams": 4}) as stack:
+        raw = await asyncio.to_thread(RawH2, stack.grpc_port)
+        await asyncio.to_thread(raw.pump, 1.0)
+        raw.close()
+        assert raw.settings[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] == 4
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.grpc_port}") as channel:
+            call: Any = channel.unary_unary(ECHO)
+            assert await call(b"") == b""  # connected: the client has the server's SETTINGS
+            stack.backend.hold.clear()
+            calls = [asyncio.ensure_future(call(b"")) for _ in range(12)]
+            await eventually(lambda: stack.backend.active == 4, what="four calls at the backend")
+            stack.backend.hold.set()
+            results = await asyncio.gather(*calls, return_exceptions=True)
+        # grpc core refuses (REFUSED_STREAM: never processed, safe to retry) a stream the client
+        # opens while the server still counts one that just finished; none ran twice.
+        refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+        assert all(r.code() == grpc.StatusCode.UNAVAILABLE for r in refused)
+        assert results.count(b"") == 12 - len(refused) >= 4
+        assert stack.backend.max_active == 4  # never more than the cap at once
+        assert stack.backend.calls == 13 - len(refused)
+
+
+async def test_a_client_pinging_too_often_gets_goaway_too_many_pings() -> None:
+    async with running_stack(grpc_limits={"max_ping_strikes": 2}) as stack:
+        raw = await asyncio.to_thread(RawH2, stack.grpc_port)
+
+        def ping_flood() -> h2.events.ConnectionTerminated | None:
+            for i in range(10):
+                raw.conn.ping(b"%08d" % i)
+                raw.flush()
+                raw.pump(0.05)
+                if raw.goaway is not None:
+                    break
+            return raw.until_goaway(2.0)
+
+        goaway = await asyncio.to_thread(ping_flood)
+        raw.close()
+        assert goaway is not None
+        assert goaway.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+        assert goaway.additional_data == b"too_many_pings"
+
+
+async def test_an_idle_connection_gets_goaway() -> None:
+    async with running_stack(grpc_limits={"max_connection_idle_s": 0.3}) as stack:
+        raw = await asyncio.to_thread(RawH2, stack.grpc_port)
+        goaway = await asyncio.to_thread(raw.until_goaway, 3.0)
+        raw.close()
+        assert goaway is not None and goaway.additional_data == b"connection idle"
+
+
+@pytest.mark.parametrize("streams", [3000])
+async def test_a_rapid_reset_flood_reaches_no_backend(streams: int) -> None:
+    async with running_stack() as stack:
+        raw = await asyncio.to_thread(RawH2, stack.grpc_port)
+
+        def flood() -> int:
+            sent = 0
+            while sent < streams:
+                for _ in range(100):
+                    stream_id = raw.conn.get_next_available_stream_id()
+                    raw.conn.send_headers(stream_id, GRPC_HEADERS)
+                    raw.conn.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
+                    sent += 1
+                raw.flush()
+                if not raw.pump(0.001):
+                    break
+            return sent
+
+        assert await asyncio.to_thread(flood) == streams
+        # The edge still answers on another connection, and the flood never got through.
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.grpc_port}") as channel:
+            echo: Any = channel.unary_unary(ECHO)
+            assert await echo(b"", timeout=5) == b""
+        raw.close()
+        assert stack.backend.calls == 1
