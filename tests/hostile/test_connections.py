@@ -177,3 +177,18 @@ async def test_file_descriptors_come_back_after_a_flood_of_silent_connections() 
         await eventually(lambda: open_fds() <= baseline, what="fds back to baseline")
         live = stack.gateway.rest_runner.server.live  # type: ignore[union-attr]
         await eventually(lambda: not live, what="no connection left")
+
+
+def test_the_shipped_config_states_every_default_and_a_reload_cannot_change_them() -> None:
+    from pathlib import Path
+
+    from gateway.config import Connections, load_file
+    from gateway.errors import ConfigError
+    from gateway.reload import check_reloadable
+
+    shipped = load_file(Path(__file__).resolve().parents[2] / "deploy" / "gateway.yaml")
+    assert shipped.connections == Connections()
+    changed = shipped.model_copy(update={"connections": Connections.model_validate(
+        {"rest": {"max_connections": 5}})})
+    with pytest.raises(ConfigError, match="connections: changes need a restart"):
+        check_reloadable(shipped, changed)
