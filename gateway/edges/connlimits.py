@@ -11,8 +11,9 @@ sweep per server checks every open connection a few times per shortest timeout:
   idle      between requests: keepalive_timeout_s
   busy      a request being handled (a backend call, a stream): never cut here
 
-Past max_connections a new connection closes the connection idle the longest, or, when none is
-idle, is answered 503 and closed. Parser refusals become one short log line and a reply that
+Past max_connections a new connection closes the connection idle the longest (a connection
+still sending its headers counts as idle since their first byte), or, when none is idle, is
+answered 503 and closed. Parser refusals become one short log line and a reply that
 echoes nothing (edges/parser_errors.py); 413 and 431 close the connection.
 
 The RequestHandler internals read here (_request_in_progress, _messages, _reading_paused,
@@ -91,7 +92,8 @@ class GuardedServer(web.Server):
         return GuardedHandler(self, loop=self._loop, **self._kwargs)
 
     def opened(self, handler: GuardedHandler) -> bool:
-        """Admit a new connection, closing the longest-idle one at the cap; False: refuse it."""
+        """Admit a new connection, closing the longest-idle one at the cap; False: refuse it.
+        (A scan of the open connections, only at the cap.)"""
         self.stats.opened += 1
         if len(self.live) >= self.limits.max_connections:
             victim = self._longest_idle(self._loop.time())
@@ -217,10 +219,15 @@ class GuardedHandler(RequestHandler):
     # -- the watchdog ----------------------------------------------------------------------
 
     def idle_since(self) -> float | None:
-        """When this connection last did something, if it is idle (nothing under way)."""
+        """Since when this connection has had nothing under way, or None if it has: idle
+        between requests, or still waiting for a request's headers to finish (which is what a
+        slowloris connection does forever). A request being handled or a body being read is
+        under way."""
         if (self._request_in_progress or self._messages or self._framer.in_body
-                or self._framer.head_pending or self.transport is None):
+                or self.transport is None):
             return None
+        if self._framer.head_pending:
+            return max(self._head_started, self._last_done)
         return max(self._last_done, self._last_data)
 
     def overdue(self, now: float) -> str | None:

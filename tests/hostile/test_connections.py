@@ -165,6 +165,31 @@ async def test_past_the_cap_the_longest_idle_goes_then_new_ones_are_refused(
     assert_clean(all_logs.text)
 
 
+async def test_at_the_cap_a_connection_stuck_in_its_headers_goes_before_a_new_one_is_refused(
+        ) -> None:
+    slow = {"header_timeout_s": 10, "keepalive_timeout_s": 10, "max_connections": 2}
+    async with running_stack(rest=slow) as stack:
+        stack.backend.hold.clear()
+        busy_reader, busy_writer = await asyncio.open_connection("127.0.0.1", stack.rest_port)
+        busy_writer.write(request())
+        await eventually(lambda: stack.backend.calls == 1, what="the busy call")
+        slow_reader, slow_writer = await asyncio.open_connection("127.0.0.1", stack.rest_port)
+        slow_writer.write(request()[:40])  # a slowloris: headers begun, never finished
+        live = stack.gateway.rest_runner.server.live  # type: ignore[union-attr]
+        await eventually(lambda: any(c._framer.head_pending for c in live),
+                         what="headers begun")
+        new_reader, new_writer = await asyncio.open_connection("127.0.0.1", stack.rest_port)
+        assert await read_until_closed(slow_reader) == b""
+        slow_writer.close()
+        stack.backend.hold.set()
+        new_writer.write(request())
+        assert status_of(await read_response(new_reader)) == 200
+        assert status_of(await read_response(busy_reader)) == 200
+        new_writer.close()
+        busy_writer.close()
+        assert _closed_metric(await metrics_text(stack), "evicted_idle") == 1
+
+
 async def test_file_descriptors_come_back_after_a_flood_of_silent_connections() -> None:
     async with running_stack() as stack:
         baseline = open_fds()
