@@ -82,7 +82,9 @@ class GuardedServer(web.Server):
         self.limits = limits
         self.stats = ConnectionStats()
         self.refusals = RefusalLog()
-        self.live: dict[GuardedHandler, None] = {}  # open connections, oldest first
+        # Open connections, least recently active first (touch() moves one to the end), so the
+        # connection to close at the cap is found without scanning them all.
+        self.live: dict[GuardedHandler, None] = {}
         self._sweeper: asyncio.Task[None] | None = None
         shortest = min(limits.header_timeout_s, limits.body_timeout_s,
                        limits.keepalive_timeout_s)
@@ -92,11 +94,10 @@ class GuardedServer(web.Server):
         return GuardedHandler(self, loop=self._loop, **self._kwargs)
 
     def opened(self, handler: GuardedHandler) -> bool:
-        """Admit a new connection, closing the longest-idle one at the cap; False: refuse it.
-        (A scan of the open connections, only at the cap.)"""
+        """Admit a new connection, closing the longest-idle one at the cap; False: refuse it."""
         self.stats.opened += 1
         if len(self.live) >= self.limits.max_connections:
-            victim = self._longest_idle(self._loop.time())
+            victim = self._longest_idle()
             if victim is None:
                 self.stats.closed["refused_at_cap"] += 1
                 return False
@@ -109,14 +110,18 @@ class GuardedServer(web.Server):
     def closed(self, handler: GuardedHandler) -> None:
         self.live.pop(handler, None)
 
-    def _longest_idle(self, now: float) -> GuardedHandler | None:
-        best: GuardedHandler | None = None
-        best_since = now
+    def touch(self, handler: GuardedHandler) -> None:
+        live = self.live
+        if handler in live:
+            del live[handler]
+            live[handler] = None
+
+    def _longest_idle(self) -> GuardedHandler | None:
+        """The least recently active connection with nothing under way."""
         for handler in self.live:
-            since = handler.idle_since()
-            if since is not None and since < best_since:
-                best, best_since = handler, since
-        return best
+            if handler.idle_since() is not None:
+                return handler
+        return None
 
     async def _sweep(self) -> None:
         """Every tick, cut the connections past a limit; ends when none is open."""
@@ -200,6 +205,7 @@ class GuardedHandler(RequestHandler):
         was_pending, was_body = framer.head_pending, framer.in_body
         super().data_received(data)
         self._last_data = now
+        self._guard.touch(self)
         if framer.in_body:
             if not was_body:
                 self._body_started = now
@@ -215,6 +221,7 @@ class GuardedHandler(RequestHandler):
         finally:
             self._served += 1
             self._last_done = self._loop.time()
+            self._guard.touch(self)
 
     # -- the watchdog ----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from tests.hostile.conn_stack import (
     read_response,
     read_until_closed,
     request,
+    rss_bytes,
     running_stack,
     status_of,
 )
@@ -190,18 +191,26 @@ async def test_at_the_cap_a_connection_stuck_in_its_headers_goes_before_a_new_on
         assert _closed_metric(await metrics_text(stack), "evicted_idle") == 1
 
 
-async def test_file_descriptors_come_back_after_a_flood_of_silent_connections() -> None:
-    async with running_stack() as stack:
-        baseline = open_fds()
-        conns = [await asyncio.open_connection("127.0.0.1", stack.rest_port) for _ in range(40)]
+async def test_file_descriptors_and_memory_come_back_after_floods_of_silent_connections(
+        ) -> None:
+    async def flood(port: int, count: int) -> None:
+        conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(count)]
         for _, writer in conns:
             writer.write(b"GET / HTTP/1.1\r\n" + AUTH)  # headers that never end
         for reader, writer in conns:
             assert await read_until_closed(reader) == b""
             writer.close()
-        await eventually(lambda: open_fds() <= baseline, what="fds back to baseline")
+
+    async with running_stack(rest={"max_connections": 1000}) as stack:
         live = stack.gateway.rest_runner.server.live  # type: ignore[union-attr]
+        await flood(stack.rest_port, 50)  # warms the allocator's pools up
         await eventually(lambda: not live, what="no connection left")
+        fds, rss = open_fds(), rss_bytes()
+        for _ in range(2):
+            await flood(stack.rest_port, 200)
+            await eventually(lambda: not live, what="no connection left")
+        await eventually(lambda: open_fds() <= fds, what="fds back to baseline")
+        assert rss_bytes() <= rss * 1.05  # T-35's +/-5%
 
 
 def test_the_shipped_config_states_every_default_and_a_reload_cannot_change_them() -> None:
