@@ -91,6 +91,10 @@ class Framer:
                 pos += 1
             if pos == end:
                 return end
+            found = data.find(b"\r\n\r\n", pos, pos + self._max_header + 4)
+            if found >= 0:  # the usual case: a whole header block in one read, no copy
+                self._begin_body(data[pos:found])
+                return found + 4
         before = len(head)
         room = self._max_header + 4 - before
         head += data[pos:pos + room]
@@ -141,7 +145,7 @@ class Framer:
         line += data[pos:stop]
         trailers = self.state is State.TRAILERS
         if trailers:
-            self._trailer_bytes += stop - pos
+            self._trailer_bytes += stop - pos + (newline >= 0)
             if self._trailer_bytes > self._max_header:
                 raise HeadersTooLarge(self._max_header)
         elif len(line) > self._max_chunk_line:

@@ -156,3 +156,67 @@ async def test_a_chunk_line_over_the_cap_mid_body_closes_the_connection(
         assert 'reason="refused_mid_body"} 1.0' in await metrics_text(stack)
     assert len([r for r in all_logs.records if r.name == "gateway.http"]) == 1
     assert_clean(all_logs.text)
+
+
+# -- the framer alone: it must follow valid traffic however it is split, and never refuse it --
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from gateway.edges.framing import Framer, State  # noqa: E402
+from gateway.edges.parser_errors import ChunkLineTooLong, HeadersTooLarge  # noqa: E402
+
+VALID = [
+    b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"\r\nGET /b HTTP/1.1\r\nHost: x\r\nconTent-LENGTH: 0\r\n\r\n",
+    b"POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+    b"POST /d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n",
+    b"PUT /e HTTP/1.1\r\nHost: x\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+]
+
+
+@given(st.lists(st.sampled_from(VALID), min_size=1, max_size=6), st.data())
+def test_the_framer_follows_pipelined_requests_split_anywhere(
+        requests: list[bytes], data: st.DataObject) -> None:
+    stream = b"".join(requests)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=12)))
+    framer = Framer(max_header_bytes=1024, max_chunk_line_bytes=64)
+    for start, stop in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        framer.feed(stream[start:stop])
+    assert framer.state is State.HEAD and not framer.head_pending
+
+
+def test_the_framer_knows_where_a_request_is() -> None:
+    framer = Framer(max_header_bytes=1024, max_chunk_line_bytes=64)
+    framer.feed(b"POST / HTTP/1.1\r\nContent-Length: 4\r\n")
+    assert framer.head_pending and not framer.in_body
+    framer.feed(b"\r\nab")
+    assert framer.in_body and framer.body_bytes == 2
+    framer.feed(b"cd")
+    assert not framer.in_body and not framer.head_pending
+
+
+@pytest.mark.parametrize(("data", "error"), [
+    (b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 200, HeadersTooLarge),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;" + b"e" * 100, ChunkLineTooLong),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + b"T: v\r\n" * 300,
+     HeadersTooLarge),
+])
+def test_the_framer_refuses_past_its_caps(data: bytes, error: type[Exception]) -> None:
+    framer = Framer(max_header_bytes=1024, max_chunk_line_bytes=64)
+    with pytest.raises(error):
+        framer.feed(data)
+    assert framer.state is State.PASS
+
+
+@pytest.mark.parametrize("head", [
+    b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+    b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+    b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+    b"CONNECT host:443 HTTP/1.1\r\n\r\n",
+])
+def test_the_framer_stops_following_what_the_parser_refuses(head: bytes) -> None:
+    framer = Framer(max_header_bytes=1024, max_chunk_line_bytes=64)
+    framer.feed(head + b"anything at all" * 100)
+    assert framer.state is State.PASS
