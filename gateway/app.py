@@ -22,6 +22,7 @@ from gateway.compiled import Compiled, compile_config
 from gateway.config import AdminApi, GatewayConfig, Listener, admin_token_digest
 from gateway.edges.connlimits import ConnectionCollector, GuardedServer, grpc_server_options
 from gateway.edges.health import add_health_routes
+from gateway.edges.resetguard import ResetGuard
 from gateway.edges.rest import RestEdge
 from gateway.edges.rpc import RpcEdge
 from gateway.errors import ConfigError
@@ -49,6 +50,7 @@ class RunningGateway:
     rpc: RpcEdge | None = None
     grpc_server: grpc.aio.Server | None = None
     grpc_port: int | None = None
+    reset_guard: ResetGuard | None = None  # rapid reset: GOAWAY for the abusing connection
     health: health.aio.HealthServicer | None = None
     ops_runner: web.BaseRunner | None = None
     ops_port: int | None = None
@@ -133,6 +135,8 @@ class RunningGateway:
             await self.health.enter_graceful_shutdown()
         async with self._reloading:  # a reload under way finishes (or gives up) first
             pass
+        if self.reset_guard is not None:
+            await self.reset_guard.stop()
         await asyncio.gather(
             self.grpc_server.stop(grace) if self.grpc_server is not None else _nothing(),
             _stop_http(self.rest_runner, grace),
@@ -171,12 +175,16 @@ async def start(config: GatewayConfig, *, instances: int = 1,
             running.rpc = _rpc_edge(runtime)
             running.grpc_server, running.grpc_port, running.health = await _start_grpc(
                 running.rpc, runtime.compiled, config.listen.grpc, shared)
+            running.reset_guard = ResetGuard(running.grpc_port,
+                                             config.connections.grpc.max_resets_per_s)
+            running.reset_guard.start()
         if config.listen.ops is not None:
             metrics = runtime.observability.metrics
             if metrics is not None:  # kept across reloads, like the listeners
                 metrics.registry.register(ConnectionCollector(
                     rest_server,
-                    config.connections.grpc if config.listen.grpc is not None else None))
+                    config.connections.grpc if config.listen.grpc is not None else None,
+                    running.reset_guard))
             ops = ops_application(metrics.registry if metrics is not None else None)
             add_health_routes(ops, running.ready)  # watch a drain here: it stays up to the end
             add_admin_routes(ops, running)

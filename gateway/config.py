@@ -94,6 +94,9 @@ class GrpcConnections(_Model):
     # makes a flooding client read (and so be paced by) what it provokes.
     ping_on_reset_percent: int = Field(default=10, ge=0, le=100)
     max_new_streams_per_read: int = Field(default=32, ge=1)
+    # A connection whose streams fail (are reset) faster than this, nearly none succeeding,
+    # gets GOAWAY and is closed (edges/resetguard.py); 0 turns the guard off.
+    max_resets_per_s: int = Field(default=200, ge=0)
 
 
 class Connections(_Model):

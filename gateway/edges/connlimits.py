@@ -45,6 +45,7 @@ from gateway.edges.parser_errors import (
     classify,
     reply_body,
 )
+from gateway.edges.resetguard import ResetGuard
 from gateway.errors import Code
 from gateway.policies.request_id import request_id_from
 
@@ -309,8 +310,9 @@ def _peer(peername: object) -> str:
 class ConnectionCollector(Collector):
     """The REST listener's connection counters and both listeners' limits, at scrape time."""
 
-    def __init__(self, rest: GuardedServer | None, grpc: GrpcConnections | None) -> None:
-        self._rest, self._grpc = rest, grpc
+    def __init__(self, rest: GuardedServer | None, grpc: GrpcConnections | None,
+                 reset_guard: ResetGuard | None = None) -> None:
+        self._rest, self._grpc, self._reset_guard = rest, grpc, reset_guard
 
     def collect(self) -> Iterator[Metric]:
         limit = GaugeMetricFamily("gateway_connection_limit",
@@ -340,6 +342,12 @@ class ConnectionCollector(Collector):
         if self._grpc is not None:
             for name, value in self._grpc.model_dump().items():
                 limit.add_metric(("grpc", name), float(value))
+        if self._reset_guard is not None:
+            closed = CounterMetricFamily(
+                "gateway_grpc_connections_closed",
+                "gRPC connections the gateway closed at a limit, by limit.", labels=("reason",))
+            closed.add_metric(("rapid_reset",), self._reset_guard.closed)
+            yield closed
         yield limit
 
 

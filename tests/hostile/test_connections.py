@@ -87,7 +87,9 @@ async def test_a_declared_body_never_sent_is_cut(
         assert 0.3 <= time.monotonic() - started < 1.5  # body_timeout_s: 0.3
         writer.close()
         assert stack.backend.calls == 0
-        assert _closed_metric(await metrics_text(stack), "body_timeout") == 1
+        text = await metrics_text(stack)
+        # The two bytes may come in a read of their own, after which the rate check is first.
+        assert _closed_metric(text, "body_timeout") + _closed_metric(text, "body_too_slow") == 1
     assert_clean(all_logs.text)
 
 
