@@ -48,7 +48,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def gateway_config(ports: dict[str, int], cap: int) -> str:
+def gateway_config(ports: dict[str, int], cap: int, max_resets_per_s: int) -> str:
     return json.dumps({  # YAML is a superset of JSON
         "listen": {"rest": {"port": ports["rest"]}, "grpc": {"port": ports["grpc"]},
                    "ops": {"port": ports["ops"]}},
@@ -57,7 +57,8 @@ def gateway_config(ports: dict[str, int], cap: int) -> str:
                                "addresses": [f"127.0.0.1:{ports['users']}"]}},
         "observability": {"access_log": {"enabled": False}},
         "connections": {"rest": {"header_timeout_s": HEADER_TIMEOUT_S, "keepalive_timeout_s": 30,
-                                 "max_connections": cap}},
+                                 "max_connections": cap},
+                        "grpc": {"max_resets_per_s": max_resets_per_s}},
     })
 
 
@@ -94,8 +95,22 @@ def percentiles(samples: Sequence[float]) -> dict[str, float]:
             "max_ms": round(ordered[-1] * 1000, 2)}
 
 
-async def legit_rest(port: int, seconds: float) -> dict[str, float]:
-    samples, errors = [], 0
+Samples = list[tuple[float, float]]  # (wall time at the start, seconds)
+
+
+def summary(samples: Samples, errors: int, window: tuple[float, float] | None = None
+            ) -> dict[str, Any]:
+    """Percentiles of all samples, and of those started within the flood's window."""
+    result: dict[str, Any] = {**percentiles([s for _, s in samples]), "errors": errors}
+    if window is not None:
+        start, end = window
+        result["during_flood"] = percentiles([s for t, s in samples if start <= t <= end])
+    return result
+
+
+async def legit_rest(port: int, seconds: float) -> tuple[Samples, int]:
+    samples: Samples = []
+    errors = 0
     url = f"http://127.0.0.1:{port}/v1/users/u-1001"
     connector = aiohttp.TCPConnector(limit=1)
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -109,14 +124,15 @@ async def legit_rest(port: int, seconds: float) -> dict[str, float]:
             except (aiohttp.ClientError, TimeoutError):
                 ok = False
             if ok:
-                samples.append(time.perf_counter() - started)
+                samples.append((time.time(), time.perf_counter() - started))
             else:
                 errors += 1
-    return {**percentiles(samples), "errors": errors}
+    return samples, errors
 
 
-async def legit_grpc(port: int, seconds: float) -> dict[str, float]:
-    samples, errors = [], 0
+async def legit_grpc(port: int, seconds: float) -> tuple[Samples, int]:
+    samples: Samples = []
+    errors = 0
     payload = users_pb2.GetUserRequest(id="u-1001").SerializeToString()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         call: Any = channel.unary_unary(GET_USER)
@@ -125,10 +141,10 @@ async def legit_grpc(port: int, seconds: float) -> dict[str, float]:
             started = time.perf_counter()
             try:
                 await call(payload, timeout=5)
-                samples.append(time.perf_counter() - started)
+                samples.append((time.time(), time.perf_counter() - started))
             except grpc.aio.AioRpcError:
                 errors += 1
-    return {**percentiles(samples), "errors": errors}
+    return samples, errors
 
 
 async def metrics(port: int) -> dict[str, float]:
@@ -136,7 +152,7 @@ async def metrics(port: int) -> dict[str, float]:
             f"http://127.0.0.1:{port}/metrics") as response:
         text = await response.text()
     wanted = ("gateway_http_connections_closed_total", "gateway_http_connections_open",
-              "gateway_http_parser_refusals_total")
+              "gateway_http_parser_refusals_total", "gateway_grpc_connections_closed_total")
     return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
             for line in text.splitlines() if line.startswith(wanted)}
 
@@ -167,9 +183,11 @@ async def flood_slowloris(port: int, count: int, seconds: float) -> dict[str, An
             writer.close()
         return None
 
+    window_start = time.time()
     results = await asyncio.gather(*(one() for _ in range(count)))
     cut = [r for r in results if r is not None and r >= 0]
-    return {"connections": count, "cut": len(cut), "still_open": results.count(None),
+    return {"window": [window_start, time.time()], "connections": count, "cut": len(cut),
+            "still_open": results.count(None),
             "connect_failed": sum(1 for r in results if r is not None and r < 0),
             "cut_after_s": percentiles_s(cut)}
 
@@ -189,6 +207,7 @@ async def flood_idle(port: int, count: int, seconds: float) -> dict[str, Any]:
     outcome: dict[str, int] = {"served": 0, "refused_503": 0, "closed_while_idle": 0,
                                "held": 0, "failed": 0}
     closed_at: list[float] = []
+    window_start = time.time()
 
     async def one() -> None:
         try:
@@ -218,7 +237,8 @@ async def flood_idle(port: int, count: int, seconds: float) -> dict[str, Any]:
             writer.close()
 
     await asyncio.gather(*(one() for _ in range(count)))
-    return {"connections": count, **outcome, "closed_after_s": percentiles_s(closed_at)}
+    return {"window": [window_start, window_start + max(closed_at, default=seconds)],
+            "connections": count, **outcome, "closed_after_s": percentiles_s(closed_at)}
 
 
 def flood_rapid_reset(port: int, seconds: float) -> dict[str, Any]:
@@ -236,6 +256,7 @@ def flood_rapid_reset(port: int, seconds: float) -> dict[str, Any]:
                (":authority", "gw"), ("content-type", "application/grpc"), ("te", "trailers")]
     sent, ended = 0, None
     started = time.monotonic()
+    window_start = time.time()
     while time.monotonic() - started < seconds and ended is None:
         for _ in range(50):
             stream_id = conn.get_next_available_stream_id()
@@ -257,7 +278,8 @@ def flood_rapid_reset(port: int, seconds: float) -> dict[str, Any]:
             ended = f"{type(exc).__name__}"
     elapsed = time.monotonic() - started
     sock.close()
-    return {"streams_reset": sent, "seconds": round(elapsed, 2),
+    return {"window": [window_start, time.time()], "streams_reset": sent,
+            "seconds": round(elapsed, 2),
             "per_s": round(sent / elapsed), "ended_by": ended or "flood ran to its end"}
 
 
@@ -278,12 +300,13 @@ async def phase(name: str, flood: list[str], probe: str, ports: dict[str, int], 
             await asyncio.sleep(0.05)
 
     sampler = asyncio.create_task(sample())
-    await asyncio.sleep(2.0)  # the flood process starts and builds up before measuring
-    latency = await (legit_rest(ports["rest"], seconds) if probe == "rest"
-                     else legit_grpc(ports["grpc"], seconds))
+    samples, errors = await (legit_rest(ports["rest"], seconds) if probe == "rest"
+                             else legit_grpc(ports["grpc"], seconds))
     out, _ = await proc.communicate()
     sampler.cancel()
-    return {"phase": name, "flood": json.loads(out), f"legit_{probe}": latency,
+    flood_result = json.loads(out)
+    latency = summary(samples, errors, tuple(flood_result.pop("window")))
+    return {"phase": name, "flood": flood_result, f"legit_{probe}": latency,
             "gateway_fds": {"before": fds_before, "peak": peak_fds, "after": fds(pid)},
             "gateway_rss_mib": {"before": round(rss_before, 1), "after": round(rss_mib(pid), 1)},
             "gateway_counters": await metrics(ports["ops"])}
@@ -294,7 +317,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     OUT.mkdir(exist_ok=True)
     ports = {name: free_port() for name in ("rest", "grpc", "ops", "users")}
     config = OUT / "hostile-gateway.yaml"
-    config.write_text(gateway_config(ports, args.cap))
+    config.write_text(gateway_config(ports, args.cap, args.max_resets_per_s))
     procs = []
     try:
         procs.append(subprocess.Popen(
@@ -309,8 +332,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await wait_port(port)
         await legit_rest(ports["rest"], 1.0)  # warm up
         await legit_grpc(ports["grpc"], 1.0)
-        base_rest = await legit_rest(ports["rest"], args.phase_s)
-        base_grpc = await legit_grpc(ports["grpc"], args.phase_s)
+        base_rest = summary(*await legit_rest(ports["rest"], args.phase_s))
+        base_grpc = summary(*await legit_grpc(ports["grpc"], args.phase_s))
         phases = [
             await phase("slowloris", ["slowloris", str(ports["rest"]), str(args.slowloris),
                                       str(args.phase_s + 4)], "rest", ports, pid, args.phase_s),
@@ -323,11 +346,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for item in phases:
             probe = "legit_rest" if "legit_rest" in item else "legit_grpc"
             base = base_rest if probe == "legit_rest" else base_grpc
-            item["p99_vs_baseline"] = round(item[probe].get("p99_ms", 0) / base["p99_ms"], 2)
+            during = item[probe]["during_flood"]
+            item["p99_during_flood_vs_baseline"] = round(
+                during.get("p99_ms", 0) / base["p99_ms"], 2)
         log_text = gateway_log.read_text(errors="replace")
         return {"command": " ".join(["python -m bench.hostile", *sys.argv[1:]]),
                 "config": {"header_timeout_s": HEADER_TIMEOUT_S, "keepalive_timeout_s": 30,
-                           "max_connections": args.cap},
+                           "max_connections": args.cap,
+                           "max_resets_per_s": args.max_resets_per_s},
                 "baseline": {"legit_rest": base_rest, "legit_grpc": base_grpc},
                 "phases": phases,
                 "gateway_log": {"lines": log_text.count("\n"),
@@ -346,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--idle", type=int, default=3000)
     parser.add_argument("--cap", type=int, default=1000)
     parser.add_argument("--phase-s", type=float, default=8.0)
+    parser.add_argument("--max-resets-per-s", type=int, default=200,
+                        help="connections.grpc.max_resets_per_s (0: the rapid-reset guard off)")
     parser.add_argument("--flood", nargs=4, metavar=("KIND", "PORT", "COUNT", "SECONDS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
