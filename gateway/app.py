@@ -176,7 +176,8 @@ async def start(config: GatewayConfig, *, instances: int = 1,
             running.grpc_server, running.grpc_port, running.health = await _start_grpc(
                 running.rpc, runtime.compiled, config.listen.grpc, shared)
             running.reset_guard = ResetGuard(running.grpc_port,
-                                             config.connections.grpc.max_resets_per_s)
+                                             config.connections.grpc.max_resets_per_s,
+                                             tls=config.listen.grpc.tls is not None)
             running.reset_guard.start()
         if config.listen.ops is not None:
             metrics = runtime.observability.metrics

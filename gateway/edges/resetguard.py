@@ -9,11 +9,12 @@ socket, streams started, succeeded and failed, and the peer address.
 
 So every `interval_s` the guard reads the servers' failed-call counts (one cheap channelz call).
 Only when some server's failures pass `max_resets_per_s` does it read the sockets of that
-server (up to MAX_SOCKETS), and a connection whose own failed streams pass the limit, with
+server (a page of PAGE a look), and a connection whose own failed streams pass the limit, with
 almost none succeeding, is the abuser: the guard finds its file descriptor among the process's
 sockets (same local port, same peer), writes an HTTP/2 GOAWAY (ENHANCE_YOUR_CALM,
 "rapid_reset") on it and shuts it down. grpc core sees the socket end and closes its transport;
-other connections are untouched. Linux only (/proc/self/fd), like the deployment.
+other connections are untouched. On a TLS listener the connection is only shut down (a GOAWAY
+would have to be encrypted). Linux only (/proc/self/fd), like the deployment.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ from grpc._cython import cygrpc  # type: ignore[attr-defined]  # channelz: grpc'
 
 log = logging.getLogger("gateway.grpc")
 
-MAX_SOCKETS = 2000  # read per look at one server (each read costs ~0.5 ms)
+# Sockets read per look at one server, a page at a time round the list (each read costs
+# ~0.5 ms): a server failing many calls for another reason (a backend outage) costs a bounded
+# ~0.1 s a look while it lasts.
+PAGE = 256
 ENHANCE_YOUR_CALM = 0xB
 _DEBUG = b"rapid_reset"
 GOAWAY = (struct.pack(">I", 8 + len(_DEBUG))[1:] + b"\x07\x00" + b"\x00\x00\x00\x00"
@@ -48,8 +52,11 @@ class Peer:
 
 
 class ResetGuard:
-    def __init__(self, port: int, max_resets_per_s: int, interval_s: float = 0.5) -> None:
+    def __init__(self, port: int, max_resets_per_s: int, interval_s: float = 0.5,
+                 tls: bool = False) -> None:
         self._port = port  # the gRPC edge's bound port: only its connections are looked at
+        self._tls = tls  # a GOAWAY in clear on a TLS connection means nothing: just close it
+        self._next_page: dict[int, int] = {}  # server id -> the socket id to read on from
         self._limit = max_resets_per_s
         self._interval = interval_s
         self._server_failed: dict[int, tuple[float, int]] = {}  # id -> (when, calls failed)
@@ -74,7 +81,7 @@ class ResetGuard:
             await asyncio.sleep(self._interval)  # a periodic look, not synchronisation
             try:
                 for peer in self.abusers(time.monotonic()):
-                    if await asyncio.to_thread(cut_off, self._port, peer):
+                    if await asyncio.to_thread(cut_off, self._port, peer, not self._tls):
                         self.closed += 1
                         log.warning("gRPC connection from %s:%d reset streams faster than "
                                     "%d/s: GOAWAY, closed", peer.host, peer.port, self._limit)
@@ -101,8 +108,11 @@ class ResetGuard:
 
     def _scan(self, server_id: int, now: float, keep: bool) -> list[Peer]:
         found = []
-        refs = json.loads(cygrpc.channelz_get_server_sockets(server_id, 0, MAX_SOCKETS)
-                          ).get("socketRef", [])
+        page = json.loads(cygrpc.channelz_get_server_sockets(
+            server_id, self._next_page.get(server_id, 0), PAGE))
+        refs = page.get("socketRef", [])
+        self._next_page[server_id] = (0 if page.get("end") or not refs
+                                      else int(refs[-1]["socketId"]) + 1)
         before = self._socket_seen.get(server_id, {})
         seen: dict[int, tuple[float, int, int]] = {}
         for ref in refs:
@@ -125,7 +135,7 @@ class ResetGuard:
                         and ok - ok_before < resets // 10):  # nearly all of them fail
                     found.append(_peer(data["remote"]["tcpipAddress"]))
         if keep:
-            self._socket_seen[server_id] = seen
+            self._socket_seen[server_id] = {**before, **seen}
         return found
 
 
@@ -134,7 +144,7 @@ def _peer(address: dict[str, object]) -> Peer:
     return Peer(str(ipaddress.ip_address(raw)), int(str(address.get("port", 0))))
 
 
-def cut_off(local_port: int, peer: Peer) -> bool:
+def cut_off(local_port: int, peer: Peer, goaway: bool = True) -> bool:
     """Find this process's socket for (local_port, peer), send GOAWAY and shut it down."""
     wanted = {peer.host}
     with contextlib.suppress(ValueError):
@@ -156,8 +166,9 @@ def cut_off(local_port: int, peer: Peer) -> bool:
             local, remote = sock.getsockname(), sock.getpeername()
             if local[1] != local_port or remote[0] not in wanted or remote[1] != peer.port:
                 continue
-            with contextlib.suppress(OSError):
-                sock.send(GOAWAY, socket.MSG_DONTWAIT)
+            if goaway:
+                with contextlib.suppress(OSError):
+                    sock.send(GOAWAY, socket.MSG_DONTWAIT)
             sock.shutdown(socket.SHUT_RDWR)  # ends grpc's transport too: the socket is shared
             return True
         except OSError:

@@ -174,3 +174,25 @@ async def test_a_rapid_reset_flood_reaches_no_backend_and_its_connection_is_cut(
         assert stack.backend.calls == legit + 2  # none of the flood's streams got through
         text = await metrics_text(stack)
         assert 'gateway_grpc_connections_closed_total{reason="rapid_reset"} 1.0' in text
+
+
+async def test_a_connection_whose_calls_fail_fast_but_cleanly_is_not_taken_for_a_flood() -> None:
+    # Hundreds of calls a second answered UNIMPLEMENTED: failed calls for the server, but every
+    # stream ends properly, so the connection is no rapid-reset client.
+    async with running_stack(grpc_limits={"max_resets_per_s": 50}) as stack:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.grpc_port}") as channel:
+            unknown: Any = channel.unary_unary("/testing.v1.Echo/Nope")
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 1.5  # three looks of the guard
+            failed = 0
+            while loop.time() < end:
+                results = await asyncio.gather(*(unknown(b"") for _ in range(20)),
+                                               return_exceptions=True)
+                assert all(isinstance(r, grpc.aio.AioRpcError)
+                           and r.code() == grpc.StatusCode.UNIMPLEMENTED for r in results)
+                failed += len(results)
+            assert failed > 150  # well past the limit for the guard's looks
+            echo: Any = channel.unary_unary(ECHO)
+            assert await echo(b"", timeout=5) == b""  # the same connection, still open
+        assert 'gateway_grpc_connections_closed_total{reason="rapid_reset"} 0.0' in \
+            await metrics_text(stack)
