@@ -102,6 +102,27 @@ async def test_the_stream_cap_is_advertised_and_enforced_per_connection() -> Non
         assert stack.backend.calls == 13 - len(refused)
 
 
+async def test_past_the_connection_cap_grpc_closes_new_connections() -> None:
+    async with running_stack(grpc_limits={"max_connections": 2}) as stack:
+        first, second = [await asyncio.to_thread(RawH2, stack.grpc_port) for _ in range(2)]
+        assert await asyncio.to_thread(first.pump, 1.0) and first.settings
+        assert await asyncio.to_thread(second.pump, 1.0) and second.settings
+        third = await asyncio.to_thread(RawH2, stack.grpc_port)
+        assert not await asyncio.to_thread(third.pump, 3.0)  # closed, no SETTINGS
+        assert not third.settings
+        first.close()  # a slot frees up: a new connection is served again (once grpc has
+        served = None  # seen the close: a bounded number of tries)
+        for _ in range(10):
+            attempt = await asyncio.to_thread(RawH2, stack.grpc_port)
+            if await asyncio.to_thread(attempt.pump, 1.0) and attempt.settings:
+                served = attempt
+                break
+            attempt.close()
+        assert served is not None
+        for raw in (second, third, served):
+            raw.close()
+
+
 async def test_a_client_pinging_too_often_gets_goaway_too_many_pings() -> None:
     async with running_stack(grpc_limits={"max_ping_strikes": 2}) as stack:
         raw = await asyncio.to_thread(RawH2, stack.grpc_port)
