@@ -264,6 +264,7 @@ class GuardedHandler(RequestHandler):
 
     def cut(self, reason: str) -> None:
         self._guard.stats.closed[reason] += 1
+        self._guard.closed(self)  # off the count now, not when the loop reports the close
         self.force_close()
 
     # -- refusals: one short line, no request bytes ------------------------------------------
