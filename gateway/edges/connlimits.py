@@ -14,7 +14,7 @@ sweep per server checks every open connection a few times per shortest timeout:
 Past max_connections a new connection closes the connection idle the longest (a connection
 still sending its headers counts as idle since their first byte), or, when none is idle, is
 answered 503 and closed. Parser refusals become one short log line and a reply that
-echoes nothing (edges/parser_errors.py); 413 and 431 close the connection.
+echoes nothing (edges/parser_errors.py); 413, 414 and 431 close the connection.
 
 The RequestHandler internals read here (_request_in_progress, _messages, _reading_paused,
 _parser) are aiohttp 3.14's, pinned exactly in pyproject.toml; tests/hostile exercises each.
@@ -51,7 +51,9 @@ from gateway.policies.request_id import request_id_from
 
 log = logging.getLogger("gateway.http")
 
-CLOSING_STATUSES = frozenset({413, 414, 431})  # the rest of the request cannot be trusted
+# Replies after which the rest of the request is not read: "Connection: close", then aiohttp
+# discards the unread body for up to linger_s and closes (RestEdge.error_response for 413).
+CLOSING_STATUSES = frozenset({413, 414, 431})
 _EMPTY_FEED: tuple[tuple[()], bool, bytes] = ((), False, b"")
 _REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
             b"Connection: close\r\nRetry-After: 1\r\nContent-Length: %d\r\n\r\n%s")
@@ -163,6 +165,9 @@ class _GuardedParser:
             return _EMPTY_FEED
         return self._parser.feed_data(data)
 
+    def message_consumed(self) -> None:  # once per request: spared __getattr__'s miss
+        self._parser.message_consumed()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._parser, name)
 
@@ -213,16 +218,14 @@ class GuardedHandler(RequestHandler):
         elif framer.head_pending and not was_pending:
             self._head_started = now
 
-    async def finish_response(self, request: web.BaseRequest, resp: web.StreamResponse,
-                              start_time: float | None) -> tuple[web.StreamResponse, bool]:
-        if resp.status in CLOSING_STATUSES:
-            resp.force_close()  # "Connection: close"; aiohttp discards the unread body first
-        try:
-            return await super().finish_response(request, resp, start_time)
-        finally:
-            self._served += 1
-            self._last_done = self._loop.time()
-            self._guard.touch(self)
+    def log_access(self, request: web.BaseRequest, response: web.StreamResponse,
+                   time: float | None) -> None:
+        # aiohttp calls this once a response is written (or the client went away): the one
+        # synchronous hook after every response, so the bookkeeping costs no extra coroutine.
+        self._served += 1
+        self._last_done = self._loop.time()
+        self._guard.touch(self)
+        super().log_access(request, response, time)
 
     # -- the watchdog ----------------------------------------------------------------------
 

@@ -54,6 +54,14 @@ class Framer:
 
     def feed(self, data: bytes) -> None:
         """Account for `data`; HeadersTooLarge / ChunkLineTooLong past a cap (then PASS)."""
+        if self.state is State.HEAD and not self._head and data[:1] not in (b"\r", b"\n"):
+            # The usual read: exactly one request without a body (a GET). One search, no copy.
+            found = data.find(b"\r\n\r\n", 0, self._max_header + 4)
+            if found + 4 == len(data):
+                lower = data[:found].lower()
+                if (b"content-length" not in lower and b"transfer-encoding" not in lower
+                        and not lower.startswith(b"connect ")):
+                    return
         try:
             self._feed(data)
         except (HeadersTooLarge, ChunkLineTooLong):

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from gateway.call import Call, Handler, Kind, Reply
 from gateway.config import Cors, RestConnections, Transcoding
-from gateway.edges.connlimits import GuardedServer
+from gateway.edges.connlimits import CLOSING_STATUSES, GuardedServer
 from gateway.edges.cors import CorsPolicy, is_preflight
 from gateway.edges.docs import Page, docs_pages
 from gateway.edges.headers import headers_from_metadata, metadata_from_headers
@@ -225,10 +225,13 @@ class RestEdge:
             headers.extend(rate_limit_headers(exc))
         elif isinstance(exc, Unauthenticated):
             headers.append(("WWW-Authenticate", exc.www_authenticate or 'Bearer realm="gateway"'))
-        return web.Response(
+        response = web.Response(
             status=exc.http_status, body=orjson.dumps(status_json(self.tables.schema, exc)),
             content_type=JSON, headers=headers,
         )
+        if exc.http_status in CLOSING_STATUSES:  # 413: the body behind it is not read
+            response.force_close()
+        return response
 
 
 def _client_deadline(request: web.BaseRequest, now: float) -> float | None:
