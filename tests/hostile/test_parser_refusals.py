@@ -49,6 +49,9 @@ CASES: dict[str, tuple[bytes, int]] = {
     "bad content length": (_get(b"Content-Length: 1x\r\n"), 400),
     "two content lengths": (_get(b"Content-Length: 1\r\nContent-Length: 2\r\n") + b"ab", 400),
     "NUL in a header value": (_get(b"X-Nul: a\x00b\r\n"), 400),
+    "Content-Length with Transfer-Encoding (smuggling)": (
+        CHUNKED.replace(b"Transfer-Encoding", b"Content-Length: 4\r\nTransfer-Encoding")
+        + b"0\r\n\r\nGET /v1/kitchen/x HTTP/1.1\r\n\r\n", 400),
     "not HTTP at all": (b"\x16\x03\x01\x02\x00" + AUTH + b"\r\n\r\n", 400),
 }
 
