@@ -20,7 +20,12 @@ from grpc_reflection.v1alpha import reflection
 from gateway.admin import ReloadResult, add_admin_routes
 from gateway.compiled import Compiled, compile_config
 from gateway.config import AdminApi, GatewayConfig, Listener, admin_token_digest
-from gateway.edges.connlimits import ConnectionCollector, GuardedServer, grpc_server_options
+from gateway.edges.connlimits import (
+    ConnectionCollector,
+    GuardedServer,
+    GuardedSite,
+    grpc_server_options,
+)
 from gateway.edges.health import add_health_routes
 from gateway.edges.resetguard import ResetGuard
 from gateway.edges.rest import RestEdge
@@ -170,7 +175,8 @@ async def start(config: GatewayConfig, *, instances: int = 1,
             running.rest = _rest_edge(runtime)
             rest_server = running.rest.server(running.ready, config.connections.rest)
             running.rest_runner, running.rest_port = await _serve_http(
-                web.ServerRunner(rest_server), config.listen.rest, shared)
+                web.ServerRunner(rest_server), config.listen.rest, shared,
+                config.connections.rest.header_timeout_s)
         if config.listen.grpc is not None:
             running.rpc = _rpc_edge(runtime)
             running.grpc_server, running.grpc_port, running.health = await _start_grpc(
@@ -212,13 +218,16 @@ def _admin_digest(admin: AdminApi | None) -> bytes | None:
     return None if admin is None else admin_token_digest(admin)
 
 
-async def _serve_http(runner: web.BaseRunner, listener: Listener,
-                      reuse_port: bool = False) -> tuple[web.BaseRunner, int]:
+async def _serve_http(runner: web.BaseRunner, listener: Listener, reuse_port: bool = False,
+                      handshake_timeout: float | None = None) -> tuple[web.BaseRunner, int]:
     await runner.setup()
     try:
         ssl_context = rest_ssl_context(listener.tls) if listener.tls is not None else None
-        site = web.TCPSite(runner, listener.host, listener.port, ssl_context=ssl_context,
-                           reuse_port=reuse_port or None)
+        site = (web.TCPSite(runner, listener.host, listener.port, ssl_context=ssl_context,
+                            reuse_port=reuse_port or None) if handshake_timeout is None
+                else GuardedSite(runner, listener.host, listener.port, ssl_context=ssl_context,
+                                 reuse_port=reuse_port or None,
+                                 handshake_timeout=handshake_timeout))
         await site.start()
         return runner, _bound_port(site)
     except BaseException:

@@ -144,6 +144,31 @@ class GuardedServer(web.Server):
         await super().shutdown(timeout)
 
 
+class GuardedSite(web.TCPSite):
+    """aiohttp's TCP site with a bound on the TLS handshake: aiohttp leaves asyncio's 60 s, and
+    a connection still in its handshake is not yet one the watchdog sees."""
+
+    __slots__ = ("_handshake_timeout",)
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, *,
+                 handshake_timeout: float, **kwargs: Any) -> None:
+        super().__init__(runner, host, port, **kwargs)
+        self._handshake_timeout = handshake_timeout
+
+    async def start(self) -> None:
+        if self._ssl_context is None:
+            return await super().start()
+        self._runner._reg_site(self)  # what BaseSite.start does
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            server, self._host, self._port, ssl=self._ssl_context, backlog=self._backlog,
+            reuse_address=self._reuse_address, reuse_port=self._reuse_port,
+            ssl_handshake_timeout=self._handshake_timeout)
+        sockets = self._server.sockets
+        self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
+
+
 class _GuardedParser:
     """aiohttp's request parser behind a Framer: the framer sees each read first and may
     refuse it; everything else is the parser's own."""

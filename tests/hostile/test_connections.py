@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 import pytest
 
@@ -228,3 +229,29 @@ def test_the_shipped_config_states_every_default_and_a_reload_cannot_change_them
         {"rest": {"max_connections": 5}})})
     with pytest.raises(ConfigError, match="connections: changes need a restart"):
         check_reloadable(shipped, changed)
+
+
+async def test_a_tls_handshake_never_finished_is_cut_at_the_header_timeout(
+        tmp_path: Path) -> None:
+    import ssl
+
+    from tests.certs import make_authority
+
+    ca = make_authority(tmp_path)
+    cert = ca.issue(tmp_path, "gateway")
+    tls = {"cert_file": str(cert.cert), "key_file": str(cert.key)}
+    listen = {"rest": {"port": 0, "tls": tls}, "grpc": {"port": 0}, "ops": {"port": 0}}
+    async with running_stack(listen=listen) as stack:
+        reader, writer = await asyncio.open_connection("127.0.0.1", stack.rest_port)
+        started = time.monotonic()
+        writer.write(b"\x16\x03\x01")  # the first bytes of a ClientHello, and no more
+        assert await read_until_closed(reader) == b""
+        assert 0.3 <= time.monotonic() - started < 1.5  # header_timeout_s: 0.3
+        writer.close()
+        # A client that finishes its handshake is served as ever.
+        trust = ssl.create_default_context(cafile=str(ca.cert))
+        reader, writer = await asyncio.open_connection("127.0.0.1", stack.rest_port, ssl=trust,
+                                                       server_hostname="localhost")
+        writer.write(request(close=True))
+        assert status_of(await read_until_closed(reader)) == 200
+        writer.close()
