@@ -4,20 +4,24 @@ aiohttp times out only idle keep-alive connections: a client that sends its head
 time, or declares a body and never sends it, keeps its connection (and a file descriptor) for as
 long as it likes, and nothing caps how many connections are open. GuardedServer makes each
 connection a GuardedHandler (aiohttp's RequestHandler plus a Framer, edges/framing.py) and one
-sweep per server checks every open connection a few times per shortest timeout:
+sweep per server checks every open connection every fifth of the shortest timeout (at least
+once a second):
 
   headers   first byte (or the connection's opening) to the end of the headers: header_timeout_s
   body      no body byte for body_timeout_s, or below body_min_rate_bytes_s on average after it
   idle      between requests: keepalive_timeout_s
   busy      a request being handled (a backend call, a stream): never cut here
 
-Past max_connections a new connection closes the connection idle the longest (a connection
-still sending its headers counts as idle since their first byte), or, when none is idle, is
-answered 503 and closed. Parser refusals become one short log line and a reply that
-echoes nothing (edges/parser_errors.py); 413, 414 and 431 close the connection.
+Past max_connections a new connection closes the least recently active connection with
+nothing under way (idle, silent, or still sending its headers), or, when every one is busy, is
+answered 503 and closed. Parser refusals become one short log line and a reply that echoes
+nothing (edges/parser_errors.py); 413, 414 and 431 close the connection. GuardedSite bounds a
+TLS handshake by header_timeout_s too.
 
-The RequestHandler internals read here (_request_in_progress, _messages, _reading_paused,
-_parser) are aiohttp 3.14's, pinned exactly in pyproject.toml; tests/hostile exercises each.
+The aiohttp internals used here (RequestHandler's _request_in_progress, _messages,
+_reading_paused, _buffer_paused, _force_close, _parser and its log_access/handle_error hooks;
+BaseRunner._reg_site) are aiohttp 3.14's, pinned exactly in pyproject.toml; tests/hostile
+exercises each.
 """
 
 from __future__ import annotations
