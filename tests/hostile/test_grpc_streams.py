@@ -6,6 +6,7 @@ busy legitimate connection keeps working."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 from typing import Any
@@ -17,8 +18,16 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import pytest
 
-from tests.hostile.conn_stack import ECHO, SECRET, eventually, metrics_text, running_stack
+from tests.hostile.conn_stack import (
+    ECHO,
+    SECRET,
+    assert_clean,
+    eventually,
+    metrics_text,
+    running_stack,
+)
 
 GRPC_HEADERS = [(":method", "POST"), (":scheme", "http"), (":path", ECHO),
                 (":authority", "gw"), ("content-type", "application/grpc"), ("te", "trailers"),
@@ -151,9 +160,12 @@ async def test_an_idle_connection_gets_goaway() -> None:
         assert goaway is not None and goaway.additional_data == b"connection idle"
 
 
-async def test_a_rapid_reset_flood_reaches_no_backend_and_its_connection_is_cut() -> None:
+async def test_a_rapid_reset_flood_reaches_no_backend_and_its_connection_is_cut(
+        caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+    caplog.set_level(logging.DEBUG)
     async with running_stack() as stack:
         raw = await asyncio.to_thread(RawH2, stack.grpc_port)
+        flooder = raw.sock.getsockname()[1]
 
         def flood() -> tuple[int, bool]:
             """Open and cancel streams for up to 10 s; (streams, whether the server ended it)."""
@@ -195,6 +207,11 @@ async def test_a_rapid_reset_flood_reaches_no_backend_and_its_connection_is_cut(
         assert stack.backend.calls == legit + 2  # none of the flood's streams got through
         text = await metrics_text(stack)
         assert 'gateway_grpc_connections_closed_total{reason="rapid_reset"} 1.0' in text
+    assert [r.getMessage() for r in caplog.records if r.name == "gateway.grpc"] == [
+        f"gRPC connection from 127.0.0.1:{flooder} reset streams faster "
+        "than 200/s: GOAWAY, closed"]
+    out, err = capfd.readouterr()
+    assert_clean(caplog.text, out, err)
 
 
 async def test_a_connection_whose_calls_fail_fast_but_cleanly_is_not_taken_for_a_flood() -> None:
