@@ -21,7 +21,14 @@ from gateway.admin import ReloadResult, add_admin_routes
 from gateway.compiled import Compiled, compile_config
 from gateway.config import AdminApi, GatewayConfig, Listener, admin_token_digest
 from gateway.drain import stop_http
+from gateway.edges.connlimits import (
+    ConnectionCollector,
+    GuardedServer,
+    GuardedSite,
+    grpc_server_options,
+)
 from gateway.edges.health import ReadinessHealth, add_health_routes
+from gateway.edges.resetguard import ResetGuard
 from gateway.edges.rest import RestEdge
 from gateway.edges.rpc import RpcEdge
 from gateway.errors import ConfigError
@@ -50,6 +57,7 @@ class RunningGateway:
     rpc: RpcEdge | None = None
     grpc_server: grpc.aio.Server | None = None
     grpc_port: int | None = None
+    reset_guard: ResetGuard | None = None  # rapid reset: GOAWAY for the abusing connection
     health: health.aio.HealthServicer | None = None
     ops_runner: web.BaseRunner | None = None
     ops_port: int | None = None
@@ -134,6 +142,8 @@ class RunningGateway:
             await self.health.enter_graceful_shutdown()
         async with self._reloading:  # a reload under way finishes (or gives up) first
             pass
+        if self.reset_guard is not None:
+            await self.reset_guard.stop()
         await asyncio.gather(
             self.grpc_server.stop(grace) if self.grpc_server is not None else _nothing(),
             _stop_http(self.rest_runner, grace),
@@ -162,19 +172,30 @@ async def start(config: GatewayConfig, *, instances: int = 1,
     preflight(config, ("rest", "grpc") if shared else ())
     runtime = build_runtime(compile_config(config), instances, access_sink=access_sink)
     running = RunningGateway(runtime, instances, source, worker, _admin_digest(config.admin))
+    rest_server: GuardedServer | None = None
     try:
         await runtime.start()
         if config.listen.rest is not None:
             running.rest = _rest_edge(runtime)
-            server = running.rest.server(running.ready)
+            rest_server = running.rest.server(running.ready, config.connections.rest)
             running.rest_runner, running.rest_port = await _serve_http(
-                web.ServerRunner(server), config.listen.rest, shared)
+                web.ServerRunner(rest_server), config.listen.rest, shared,
+                config.connections.rest.header_timeout_s)
         if config.listen.grpc is not None:
             running.rpc = _rpc_edge(runtime)
             running.grpc_server, running.grpc_port, running.health = await _start_grpc(
                 running.rpc, runtime.compiled, config.listen.grpc, shared, running.ready)
+            running.reset_guard = ResetGuard(running.grpc_port,
+                                             config.connections.grpc.max_resets_per_s,
+                                             tls=config.listen.grpc.tls is not None)
+            running.reset_guard.start()
         if config.listen.ops is not None:
             metrics = runtime.observability.metrics
+            if metrics is not None:  # kept across reloads, like the listeners
+                metrics.registry.register(ConnectionCollector(
+                    rest_server,
+                    config.connections.grpc if config.listen.grpc is not None else None,
+                    running.reset_guard))
             ops = ops_application(metrics.registry if metrics is not None else None)
             add_health_routes(ops, running.ready)  # watch a drain here: it stays up to the end
             add_admin_routes(ops, running)
@@ -203,13 +224,16 @@ def _admin_digest(admin: AdminApi | None) -> bytes | None:
     return None if admin is None else admin_token_digest(admin)
 
 
-async def _serve_http(runner: web.BaseRunner, listener: Listener,
-                      reuse_port: bool = False) -> tuple[web.BaseRunner, int]:
+async def _serve_http(runner: web.BaseRunner, listener: Listener, reuse_port: bool = False,
+                      handshake_timeout: float | None = None) -> tuple[web.BaseRunner, int]:
     await runner.setup()
     try:
         ssl_context = rest_ssl_context(listener.tls) if listener.tls is not None else None
-        site = web.TCPSite(runner, listener.host, listener.port, ssl_context=ssl_context,
-                           reuse_port=reuse_port or None)
+        site = (web.TCPSite(runner, listener.host, listener.port, ssl_context=ssl_context,
+                            reuse_port=reuse_port or None) if handshake_timeout is None
+                else GuardedSite(runner, listener.host, listener.port, ssl_context=ssl_context,
+                                 reuse_port=reuse_port or None,
+                                 handshake_timeout=handshake_timeout))
         await site.start()
         return runner, _bound_port(site)
     except BaseException:
@@ -226,7 +250,9 @@ async def _start_grpc(edge: RpcEdge, compiled: Compiled, listener: Listener, reu
                       ready: Callable[[], bool]
                       ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     # A taken port is an error, unless several workers share it on purpose.
-    server = grpc.aio.server(handlers=[edge], options=[("grpc.so_reuseport", int(reuse_port))])
+    options = [("grpc.so_reuseport", int(reuse_port)),
+               *grpc_server_options(compiled.config.connections.grpc)]
+    server = grpc.aio.server(handlers=[edge], options=options)
     health_servicer = ReadinessHealth(ready)  # "" follows /readyz
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [*compiled.served_services,

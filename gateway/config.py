@@ -64,6 +64,47 @@ class Listeners(_Model):
     ops: Listener | None = None  # /metrics (and the admin API); off unless bound here
 
 
+class RestConnections(_Model):
+    """Connection limits of the REST listener (docs/security.md). Set up when the listener
+    opens: a reload that changes them is refused."""
+
+    header_timeout_s: float = Field(default=10.0, gt=0)  # first byte to the end of the headers
+    body_timeout_s: float = Field(default=30.0, gt=0)  # longest gap without a body byte (T-37)
+    body_min_rate_bytes_s: int = Field(default=1024, ge=0)  # average, after body_timeout_s
+    keepalive_timeout_s: float = Field(default=75.0, gt=0)  # idle between requests
+    max_connections: int = Field(default=10_000, ge=1)  # per process (T-37)
+    max_header_bytes: int = Field(default=16_384, ge=1024)  # request line and headers together
+    max_header_field_bytes: int = Field(default=8190, ge=256)  # one header line
+    max_headers: int = Field(default=100, ge=8)
+    max_chunk_line_bytes: int = Field(default=1024, ge=32)  # chunk size + extensions
+    linger_s: float = Field(default=2.0, ge=0)  # reading off an unread body before a close
+
+
+class GrpcConnections(_Model):
+    """Connection limits of the gRPC listener, handed to grpc core as server options."""
+
+    max_concurrent_streams: int = Field(default=100, ge=1)  # per connection (T-37)
+    max_connections: int = Field(default=10_000, ge=1)  # per process
+    handshake_timeout_s: float = Field(default=10.0, gt=0)  # TCP accept to HTTP/2 settings
+    max_connection_idle_s: float = Field(default=300.0, gt=0)  # no call open: GOAWAY
+    max_connection_age_s: float = Field(default=1800.0, gt=0)  # GOAWAY, +/-10% jitter (T-36)
+    max_connection_age_grace_s: float = Field(default=30.0, ge=0)  # then calls are cut
+    max_ping_strikes: int = Field(default=2, ge=0)  # pings too often: GOAWAY (T-36)
+    min_ping_interval_s: float = Field(default=300.0, gt=0)  # allowed without calls
+    # Rapid reset (CVE-2023-44487): percent of client RST_STREAMs answered with a PING, which
+    # makes a flooding client read (and so be paced by) what it provokes.
+    ping_on_reset_percent: int = Field(default=10, ge=0, le=100)
+    max_new_streams_per_read: int = Field(default=32, ge=1)
+    # A connection whose streams fail (are reset) faster than this, nearly none succeeding,
+    # gets GOAWAY and is closed (edges/resetguard.py); 0 turns the guard off.
+    max_resets_per_s: int = Field(default=200, ge=0)
+
+
+class Connections(_Model):
+    rest: RestConnections = RestConnections()
+    grpc: GrpcConnections = GrpcConnections()
+
+
 class Descriptors(_Model):
     """Where the proto schema comes from: a FileDescriptorSet, or .proto files compiled at start."""
 
@@ -452,6 +493,7 @@ class AdminApi(_Model):
 
 class GatewayConfig(_Model):
     listen: Listeners = Listeners()
+    connections: Connections = Connections()  # limits on both listeners (docs/security.md)
     descriptors: Descriptors
     backends: Mapping[str, Backend] = Field(min_length=1)
     transcoding: Transcoding = Transcoding()

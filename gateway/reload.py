@@ -21,6 +21,7 @@ RESTART_ONLY: tuple[tuple[str, Callable[[GatewayConfig], object]], ...] = (
     ("listen.rest", lambda c: c.listen.rest),
     ("listen.grpc", lambda c: c.listen.grpc),
     ("listen.ops", lambda c: c.listen.ops),
+    ("connections", lambda c: c.connections),
     ("observability.metrics", lambda c: c.observability.metrics),  # /metrics mounted
 )
 

@@ -16,7 +16,8 @@ import orjson
 from aiohttp import web
 
 from gateway.call import Call, Handler, Kind, Reply
-from gateway.config import Cors, Transcoding
+from gateway.config import Cors, RestConnections, Transcoding
+from gateway.edges.connlimits import CLOSING_STATUSES, GuardedServer
 from gateway.edges.cors import CorsPolicy, is_preflight
 from gateway.edges.docs import Page, docs_pages
 from gateway.edges.errortext import generic_message, hides, log_hidden
@@ -105,10 +106,13 @@ class RestEdge:
         )
         self._health: Mapping[str, Page] = {}
 
-    def server(self, ready: Callable[[], bool] = lambda: True) -> web.Server:
-        """The aiohttp low-level server answering every request with dispatch()."""
+    def server(self, ready: Callable[[], bool] = lambda: True,
+               limits: RestConnections | None = None) -> GuardedServer:
+        """The aiohttp low-level server answering every request with dispatch(), its
+        connections under `limits` (edges/connlimits.py)."""
         self._health = health_pages(ready)
-        return web.Server(self.dispatch, handler_cancellation=True, access_log=None)
+        return GuardedServer(self.dispatch, limits or RestConnections(),
+                             handler_cancellation=True, access_log=None)
 
     async def dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         """Fixed pages, CORS preflights, else the API; CORS headers on every allowed reply."""
@@ -259,11 +263,14 @@ class RestEdge:
             headers.append(("WWW-Authenticate", exc.www_authenticate or 'Bearer realm="gateway"'))
         elif isinstance(exc, Unavailable) and exc.retry_after_s is not None:
             headers.append(("Retry-After", str(retry_after_seconds(exc.retry_after_s))))
-        return _with_server(web.Response(
+        response = _with_server(web.Response(
             status=exc.http_status,
             body=orjson.dumps(self._status_json(tables, exc, request_id, exc.backend)),
             content_type=JSON, headers=headers,
         ), tables)
+        if exc.http_status in CLOSING_STATUSES:  # 413: the body behind it is not read
+            response.force_close()
+        return response
 
     @staticmethod
     def _status_json(tables: RestTables, exc: GatewayError, request_id: str,
