@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -59,7 +59,7 @@ log = logging.getLogger("gateway.http")
 # discards the unread body for up to linger_s and closes (RestEdge.error_response for 413).
 CLOSING_STATUSES = frozenset({413, 414, 431})
 _EMPTY_FEED: tuple[tuple[()], bool, bytes] = ((), False, b"")
-_REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+_REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nServer: %s\r\nContent-Type: application/json\r\n"
             b"Connection: close\r\nRetry-After: 1\r\nContent-Length: %d\r\n\r\n%s")
 
 
@@ -75,7 +75,9 @@ class ConnectionStats:
 class GuardedServer(web.Server):
     """aiohttp's low-level server whose connections are GuardedHandlers under `limits`."""
 
-    def __init__(self, handler: Any, limits: RestConnections, **kwargs: Any) -> None:
+    def __init__(self, handler: Any, limits: RestConnections,
+                 server_header: Callable[[], str] = lambda: "grpc-edge-gateway",
+                 **kwargs: Any) -> None:
         super().__init__(
             handler,
             # aiohttp's own keep-alive timer is a backstop: the sweep closes (and counts) first.
@@ -87,6 +89,9 @@ class GuardedServer(web.Server):
             **kwargs,
         )
         self.limits = limits
+        # Read per reply, so a reload's transcoding.server_header applies to refusals too
+        # (aiohttp would otherwise name itself and its version).
+        self.server_header = server_header
         self.stats = ConnectionStats()
         self.refusals = RefusalLog()
         # Open connections, least recently active first (touch() moves one to the end), so the
@@ -227,7 +232,8 @@ class GuardedHandler(RequestHandler):
             body = orjson.dumps({"code": int(Code.UNAVAILABLE), "details": [],
                                  "message": "too many connections; retry later"})
             with contextlib.suppress(Exception):
-                transport.write(_REFUSED % (len(body), body))  # type: ignore[attr-defined]
+                server = self._guard.server_header().encode("latin-1", "replace")
+                transport.write(_REFUSED % (server, len(body), body))  # type: ignore[attr-defined]
             self.force_close()
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -316,7 +322,8 @@ class GuardedHandler(RequestHandler):
         refusal = self._note(exc, request_id)
         response = web.Response(status=refusal.status, body=reply_body(refusal, request_id),
                                 content_type="application/json",
-                                headers={"X-Request-ID": request_id, "Connection": "close"})
+                                headers={"X-Request-ID": request_id, "Connection": "close",
+                                         "Server": self._guard.server_header()})
         response.force_close()
         return response
 

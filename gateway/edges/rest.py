@@ -112,6 +112,7 @@ class RestEdge:
         connections under `limits` (edges/connlimits.py)."""
         self._health = health_pages(ready)
         return GuardedServer(self.dispatch, limits or RestConnections(),
+                             lambda: self.tables.server,
                              handler_cancellation=True, access_log=None)
 
     async def dispatch(self, request: web.BaseRequest) -> web.StreamResponse:

@@ -155,6 +155,7 @@ async def test_past_the_cap_the_longest_idle_goes_then_new_ones_are_refused(
         refused = await read_until_closed(refused_reader)
         refused_writer.close()
         assert status_of(refused) == 503
+        assert b"Server: grpc-edge-gateway\r\n" in refused  # no library name
         assert b"retry-after: 1" in refused.lower()
         # The busy ones were never touched: all answer once the backend does.
         stack.backend.hold.set()

@@ -71,6 +71,8 @@ async def test_each_refusal_class(name: str, all_logs: pytest.LogCaptureFixture,
         assert status_of(reply) == status
         head, _, body = reply.partition(b"\r\n\r\n")
         assert b"connection: close" in head.lower()
+        assert b"server: grpc-edge-gateway" in head.lower()  # not aiohttp and its version
+        assert b"aiohttp" not in head.lower()
         error = json.loads(body)
         assert set(error) == {"code", "message", "details"} and error["code"] == 3
         assert b"m4rk3d" not in reply and b"eeee" not in reply and b"aaaa" not in reply
