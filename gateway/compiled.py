@@ -70,6 +70,7 @@ def compile_config(config: GatewayConfig) -> Compiled:
         ignore_unknown_query=transcoding.ignore_unknown_query,
         ignore_unknown_body_fields=transcoding.ignore_unknown_body_fields,
         max_json_depth=transcoding.max_json_depth,
+        path_body_conflict=transcoding.path_body_conflict,
     )
     render = RenderOptions(
         use_proto_names=transcoding.use_proto_names,

@@ -187,6 +187,9 @@ class Transcoding(_Model):
     forward_headers: tuple[str, ...] = ()  # request headers sent on as metadata (lower-case)
     success_status: Mapping[str, int] = {}  # "/pkg.Service/Method" -> 2xx status
     openapi: bool = True  # serve /openapi.json and /docs
+    # A body field the path also binds, with another value: the path's value wins (as
+    # grpc-gateway and Envoy), or "reject" answers 400. The same value is always accepted.
+    path_body_conflict: Literal["path_wins", "reject"] = "path_wins"
 
     @field_validator("forward_headers")
     @classmethod
