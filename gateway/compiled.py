@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.descriptor_pb2 import MethodOptions
@@ -11,6 +11,7 @@ from google.protobuf.descriptor_pb2 import MethodOptions
 from gateway.bff.spec import AggregatePlan, compile_aggregates
 from gateway.call import Kind
 from gateway.config import GatewayConfig
+from gateway.contract.check import ContractOptions, MethodContract, compile_contracts
 from gateway.edges.rest import Endpoint
 from gateway.edges.rpc import MethodInfo
 from gateway.errors import ConfigError
@@ -35,6 +36,7 @@ class Compiled:
     methods: Mapping[str, MethodInfo]
     openapi: Mapping[str, object] | None
     aggregates: Mapping[str, AggregatePlan]  # served by the BFF executor, not a backend
+    contracts: Mapping[str, MethodContract] = field(default_factory=dict)  # methods with checks
 
 
 def compile_config(config: GatewayConfig) -> Compiled:
@@ -92,7 +94,13 @@ def compile_config(config: GatewayConfig) -> Compiled:
             emit_unpopulated=transcoding.emit_unpopulated,
             success_status=transcoding.success_status,
         ))
-    return Compiled(config, schema, services, table, endpoints, methods, openapi, aggregates)
+    checks = transcoding.field_behavior
+    contracts = compile_contracts(schema, methods, ContractOptions(
+        field_behavior=checks.enabled, output_only=checks.output_only,
+        immutable_in_mask=checks.immutable == "reject", protovalidate=transcoding.protovalidate,
+    ))
+    return Compiled(config, schema, services, table, endpoints, methods, openapi, aggregates,
+                    contracts)
 
 
 

@@ -23,12 +23,13 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14users/v1/users.proto\x12\x08users.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Q\n\x07\x41\x64\x64ress\x12\r\n\x05line1\x18\x01 \x01(\t\x12\x0c\n\x04\x63ity\x18\x02 \x01(\t\x12\x13\n\x0bpostal_code\x18\x03 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x04 \x01(\t\"\xe9\x02\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\"\n\x05state\x18\x04 \x01(\x0e\x32\x13.users.v1.UserState\x12\x1d\n\x05roles\x18\x05 \x03(\x0e\x32\x0e.users.v1.Role\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12\"\n\x07\x61\x64\x64ress\x18\x07 \x01(\x0b\x32\x11.users.v1.Address\x12*\n\x06labels\x18\x08 \x03(\x0b\x32\x1a.users.v1.User.LabelsEntry\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1c\n\x0eGetUserRequest\x12\n\n\x02id\x18\x01 \x01(\t\"I\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\"_\n\x11ListUsersResponse\x12\x1d\n\x05users\x18\x01 \x03(\x0b\x32\x0e.users.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"1\n\x11\x43reateUserRequest\x12\x1c\n\x04user\x18\x01 \x01(\x0b\x32\x0e.users.v1.User\"b\n\x11UpdateUserRequest\x12\x1c\n\x04user\x18\x01 \x01(\x0b\x32\x0e.users.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\".\n\x11\x44\x65leteUserRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08*X\n\tUserState\x12\x1a\n\x16USER_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11USER_STATE_ACTIVE\x10\x01\x12\x18\n\x14USER_STATE_SUSPENDED\x10\x02*=\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_MEMBER\x10\x01\x12\x0e\n\nROLE_ADMIN\x10\x02\x32\xc3\x03\n\x05Users\x12N\n\x07GetUser\x12\x18.users.v1.GetUserRequest\x1a\x0e.users.v1.User\"\x19\x90\x02\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/users/{id}\x12Z\n\tListUsers\x12\x1a.users.v1.ListUsersRequest\x1a\x1b.users.v1.ListUsersResponse\"\x14\x90\x02\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/users\x12R\n\nCreateUser\x12\x1b.users.v1.CreateUserRequest\x1a\x0e.users.v1.User\"\x17\x82\xd3\xe4\x93\x02\x11\"\t/v1/users:\x04user\x12\\\n\nUpdateUser\x12\x1b.users.v1.UpdateUserRequest\x1a\x0e.users.v1.User\"!\x82\xd3\xe4\x93\x02\x1b\x32\x13/v1/users/{user.id}:\x04user\x12\\\n\nDeleteUser\x12\x1b.users.v1.DeleteUserRequest\x1a\x16.google.protobuf.Empty\"\x19\x90\x02\x02\x82\xd3\xe4\x93\x02\x10*\x0e/v1/users/{id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14users/v1/users.proto\x12\x08users.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Q\n\x07\x41\x64\x64ress\x12\r\n\x05line1\x18\x01 \x01(\t\x12\x0c\n\x04\x63ity\x18\x02 \x01(\t\x12\x13\n\x0bpostal_code\x18\x03 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x04 \x01(\t\"\x81\x03\n\x04User\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\"\n\x05state\x18\x04 \x01(\x0e\x32\x13.users.v1.UserState\x12\x1d\n\x05roles\x18\x05 \x03(\x0e\x32\x0e.users.v1.Role\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12\"\n\x07\x61\x64\x64ress\x18\x07 \x01(\x0b\x32\x11.users.v1.Address\x12*\n\x06labels\x18\x08 \x03(\x0b\x32\x1a.users.v1.User.LabelsEntry\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\"\n\x0eGetUserRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"I\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\"_\n\x11ListUsersResponse\x12\x1d\n\x05users\x18\x01 \x03(\x0b\x32\x0e.users.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"7\n\x11\x43reateUserRequest\x12\"\n\x04user\x18\x01 \x01(\x0b\x32\x0e.users.v1.UserB\x04\xe2\x41\x01\x02\"h\n\x11UpdateUserRequest\x12\"\n\x04user\x18\x01 \x01(\x0b\x32\x0e.users.v1.UserB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"4\n\x11\x44\x65leteUserRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05\x66orce\x18\x02 \x01(\x08*X\n\tUserState\x12\x1a\n\x16USER_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11USER_STATE_ACTIVE\x10\x01\x12\x18\n\x14USER_STATE_SUSPENDED\x10\x02*=\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_MEMBER\x10\x01\x12\x0e\n\nROLE_ADMIN\x10\x02\x32\xc3\x03\n\x05Users\x12N\n\x07GetUser\x12\x18.users.v1.GetUserRequest\x1a\x0e.users.v1.User\"\x19\x90\x02\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/users/{id}\x12Z\n\tListUsers\x12\x1a.users.v1.ListUsersRequest\x1a\x1b.users.v1.ListUsersResponse\"\x14\x90\x02\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/users\x12R\n\nCreateUser\x12\x1b.users.v1.CreateUserRequest\x1a\x0e.users.v1.User\"\x17\x82\xd3\xe4\x93\x02\x11\"\t/v1/users:\x04user\x12\\\n\nUpdateUser\x12\x1b.users.v1.UpdateUserRequest\x1a\x0e.users.v1.User\"!\x82\xd3\xe4\x93\x02\x1b\x32\x13/v1/users/{user.id}:\x04user\x12\\\n\nDeleteUser\x12\x1b.users.v1.DeleteUserRequest\x1a\x16.google.protobuf.Empty\"\x19\x90\x02\x02\x82\xd3\xe4\x93\x02\x10*\x0e/v1/users/{id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +38,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_USER_LABELSENTRY']._loaded_options = None
   _globals['_USER_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_USER'].fields_by_name['id']._loaded_options = None
+  _globals['_USER'].fields_by_name['id']._serialized_options = b'\342A\001\010'
+  _globals['_USER'].fields_by_name['email']._loaded_options = None
+  _globals['_USER'].fields_by_name['email']._serialized_options = b'\342A\001\002'
+  _globals['_USER'].fields_by_name['create_time']._loaded_options = None
+  _globals['_USER'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_USER'].fields_by_name['update_time']._loaded_options = None
+  _globals['_USER'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_GETUSERREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_GETUSERREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEUSERREQUEST'].fields_by_name['user']._loaded_options = None
+  _globals['_CREATEUSERREQUEST'].fields_by_name['user']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEUSERREQUEST'].fields_by_name['user']._loaded_options = None
+  _globals['_UPDATEUSERREQUEST'].fields_by_name['user']._serialized_options = b'\342A\001\002'
+  _globals['_DELETEUSERREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_DELETEUSERREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_USERS'].methods_by_name['GetUser']._loaded_options = None
   _globals['_USERS'].methods_by_name['GetUser']._serialized_options = b'\220\002\001\202\323\344\223\002\020\022\016/v1/users/{id}'
   _globals['_USERS'].methods_by_name['ListUsers']._loaded_options = None
@@ -47,28 +64,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USERS'].methods_by_name['UpdateUser']._serialized_options = b'\202\323\344\223\002\0332\023/v1/users/{user.id}:\004user'
   _globals['_USERS'].methods_by_name['DeleteUser']._loaded_options = None
   _globals['_USERS'].methods_by_name['DeleteUser']._serialized_options = b'\220\002\002\202\323\344\223\002\020*\016/v1/users/{id}'
-  _globals['_USERSTATE']._serialized_start=1008
-  _globals['_USERSTATE']._serialized_end=1096
-  _globals['_ROLE']._serialized_start=1098
-  _globals['_ROLE']._serialized_end=1159
-  _globals['_ADDRESS']._serialized_start=160
-  _globals['_ADDRESS']._serialized_end=241
-  _globals['_USER']._serialized_start=244
-  _globals['_USER']._serialized_end=605
-  _globals['_USER_LABELSENTRY']._serialized_start=560
-  _globals['_USER_LABELSENTRY']._serialized_end=605
-  _globals['_GETUSERREQUEST']._serialized_start=607
-  _globals['_GETUSERREQUEST']._serialized_end=635
-  _globals['_LISTUSERSREQUEST']._serialized_start=637
-  _globals['_LISTUSERSREQUEST']._serialized_end=710
-  _globals['_LISTUSERSRESPONSE']._serialized_start=712
-  _globals['_LISTUSERSRESPONSE']._serialized_end=807
-  _globals['_CREATEUSERREQUEST']._serialized_start=809
-  _globals['_CREATEUSERREQUEST']._serialized_end=858
-  _globals['_UPDATEUSERREQUEST']._serialized_start=860
-  _globals['_UPDATEUSERREQUEST']._serialized_end=958
-  _globals['_DELETEUSERREQUEST']._serialized_start=960
-  _globals['_DELETEUSERREQUEST']._serialized_end=1006
-  _globals['_USERS']._serialized_start=1162
-  _globals['_USERS']._serialized_end=1613
+  _globals['_USERSTATE']._serialized_start=1089
+  _globals['_USERSTATE']._serialized_end=1177
+  _globals['_ROLE']._serialized_start=1179
+  _globals['_ROLE']._serialized_end=1240
+  _globals['_ADDRESS']._serialized_start=193
+  _globals['_ADDRESS']._serialized_end=274
+  _globals['_USER']._serialized_start=277
+  _globals['_USER']._serialized_end=662
+  _globals['_USER_LABELSENTRY']._serialized_start=617
+  _globals['_USER_LABELSENTRY']._serialized_end=662
+  _globals['_GETUSERREQUEST']._serialized_start=664
+  _globals['_GETUSERREQUEST']._serialized_end=698
+  _globals['_LISTUSERSREQUEST']._serialized_start=700
+  _globals['_LISTUSERSREQUEST']._serialized_end=773
+  _globals['_LISTUSERSRESPONSE']._serialized_start=775
+  _globals['_LISTUSERSRESPONSE']._serialized_end=870
+  _globals['_CREATEUSERREQUEST']._serialized_start=872
+  _globals['_CREATEUSERREQUEST']._serialized_end=927
+  _globals['_UPDATEUSERREQUEST']._serialized_start=929
+  _globals['_UPDATEUSERREQUEST']._serialized_end=1033
+  _globals['_DELETEUSERREQUEST']._serialized_start=1035
+  _globals['_DELETEUSERREQUEST']._serialized_end=1087
+  _globals['_USERS']._serialized_start=1243
+  _globals['_USERS']._serialized_end=1694
 # @@protoc_insertion_point(module_scope)
