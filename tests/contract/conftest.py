@@ -10,8 +10,6 @@ from gateway.config import Descriptors
 from gateway.protoset import load_descriptors
 from gateway.transcode.schema import Schema
 
-ROOT = Path(__file__).resolve().parents[2]
-
 CONTRACT_PROTO = """
 syntax = "proto3";
 package contract.v1;
@@ -65,11 +63,12 @@ message PlainRequest { string text = 1; }
 
 @pytest.fixture(scope="session")
 def contract_schema(tmp_path_factory: pytest.TempPathFactory) -> Schema:
-    """Compiled at start (descriptors.proto_files), the way an operator's protos can be."""
+    """Compiled at start (descriptors.proto_files), the way an operator's protos can be;
+    buf/validate/validate.proto is built in (from the protovalidate package's descriptor)."""
     root = tmp_path_factory.mktemp("contract")
     (root / "contract" / "v1").mkdir(parents=True)
     (root / "contract" / "v1" / "contract.proto").write_text(CONTRACT_PROTO, encoding="utf-8")
     return load_descriptors(Descriptors(
         proto_files=(Path("contract/v1/contract.proto"),),
-        import_paths=(root, ROOT / "third_party" / "protovalidate"),
+        import_paths=(root,),
     ))

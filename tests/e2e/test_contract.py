@@ -95,3 +95,24 @@ async def test_the_switch_turns_field_behavior_off() -> None:
         code, _ = await _create(stack, "rest", {"displayName": "No Mail"})
         assert code == 3  # now the backend's own check answers
         assert len(stack.backends["users"].faults.calls_to(CREATE)) == 1
+
+
+@pytest.mark.parametrize("edge", EDGES)
+async def test_buf_validate_rules_are_refused_with_the_rule_id(stack: Stack, edge: str) -> None:
+    code, violations = await _create(stack, edge, {"email": "not-an-email"})
+    assert (code, violations) == (3, [("user.email", "string.email")])
+    assert stack.backends["users"].faults.calls_to(CREATE) == ()
+
+
+async def test_page_size_out_of_range_names_the_json_field(stack: Stack) -> None:
+    async with stack.http.get(stack.url("/v1/users?pageSize=500")) as r:
+        assert r.status == 400
+        body = await r.json()
+    assert _bad_request_rest(body) == [("pageSize", "int32.gte_lte")]
+    assert "pageSize: must be greater than or equal to 0 and less than or equal to 100" \
+        in body["message"]
+    stub = users_pb2_grpc.UsersStub(stack.channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ListUsers(users_pb2.ListUsersRequest(page_size=500))
+    assert _bad_request_grpc(caught.value) == [("page_size", "int32.gte_lte")]
+    assert stack.backends["users"].faults.calls_to("/users.v1.Users/ListUsers") == ()
