@@ -15,6 +15,7 @@ from gateway.contract.check import ContractOptions, MethodContract, compile_cont
 from gateway.edges.rest import Endpoint
 from gateway.edges.rpc import MethodInfo
 from gateway.errors import ConfigError
+from gateway.openapi_security import operation_security, security_schemes
 from gateway.protoset import load_descriptors
 from gateway.transcode.openapi import OpenApiOptions, build_openapi
 from gateway.transcode.request import DecodeOptions, compile_request_decoder
@@ -93,6 +94,9 @@ def compile_config(config: GatewayConfig) -> Compiled:
             title="gateway", use_proto_names=transcoding.use_proto_names,
             emit_unpopulated=transcoding.emit_unpopulated,
             success_status=transcoding.success_status,
+            closed_bodies=not transcoding.ignore_unknown_body_fields,
+            security_schemes=security_schemes(config),
+            security=operation_security(config, methods),
         ))
     checks = transcoding.field_behavior
     contracts = compile_contracts(schema, methods, ContractOptions(

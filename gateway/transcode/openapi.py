@@ -1,4 +1,4 @@
-"""The OpenAPI 3.0.3 document of a route table: paths, operations, parameters and bodies from
+"""The OpenAPI 3.1 document of a route table: paths, operations, parameters and bodies from
 google.api.http (schemas in openapi_schemas, comments in openapi_comments). Pure: stdlib,
 protobuf, gateway.errors and gateway.transcode only.
 """
@@ -16,6 +16,13 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from gateway.errors import ConfigError
 from gateway.transcode.coerce import compile_coercer
 from gateway.transcode.openapi_comments import source_comments
+from gateway.transcode.openapi_rules import (
+    REQUIRED,
+    RuleReader,
+    behaviors,
+    repeated_keywords,
+    value_keywords,
+)
 from gateway.transcode.openapi_schemas import ANY, STATUS, WKT, Json, JsonSchemas, join, ref
 from gateway.transcode.route import Route
 from gateway.transcode.routes import RouteTable
@@ -26,7 +33,7 @@ __all__ = ["OpenApiOptions", "build_openapi"]
 
 _HTTP_BODY: Final = "google.api.HttpBody"
 _OPERATIONS: Final = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH",
-                                "TRACE"})  # the methods an OpenAPI 3.0 path item can hold
+                                "TRACE"})  # the methods an OpenAPI path item can hold
 _NDJSON: Final = "application/x-ndjson"
 _SSE: Final = "text/event-stream"
 _BINARY: Final[Json] = {"type": "string", "format": "binary"}
@@ -43,6 +50,10 @@ class OpenApiOptions:
     use_proto_names: bool = False
     emit_unpopulated: bool = False
     success_status: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    closed_bodies: bool = True  # unknown body fields are refused (additionalProperties false)
+    # components.securitySchemes, and per method the schemes that may call it (none: public)
+    security_schemes: Mapping[str, Json] = field(default_factory=lambda: MappingProxyType({}))
+    security: Mapping[str, Sequence[str]] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         for method, status in self.success_status.items():
@@ -51,7 +62,7 @@ class OpenApiOptions:
 
 
 def build_openapi(schema: Schema, table: RouteTable, options: OpenApiOptions) -> dict[str, Any]:
-    """The OpenAPI 3.0.3 document of every route, as a JSON-serializable dict.
+    """The OpenAPI 3.1 document of every route, as a JSON-serializable dict.
 
     Paths follow google/api/http.proto: `/v1/{name=shelves/*}` becomes `/v1/{name}` with the
     segment pattern in the parameter (as grpc-gateway's openapiv2); a second route on the same
@@ -77,7 +88,8 @@ class _Builder:
         self.schema = schema
         self.options = options
         self.schemas = JsonSchemas(source_comments(schema.files),
-                                   use_proto_names=options.use_proto_names)
+                                   use_proto_names=options.use_proto_names,
+                                   rules=RuleReader(schema.pool), closed=options.closed_bodies)
         self.comments = self.schemas.comments
 
     # -- document, paths, operations -------------------------------------------------------
@@ -100,12 +112,15 @@ class _Builder:
             paths.setdefault(path, {})[route.http_method.lower()] = self.operation(
                 route, operation_id, params
             )
+        components: Json = {"schemas": dict(sorted(self.schemas.components.items()))}
+        if self.options.security_schemes:
+            components["securitySchemes"] = dict(self.options.security_schemes)
         document: Json = {
-            "openapi": "3.0.3",
+            "openapi": "3.1.0",
             "info": {"title": self.options.title, "version": self.options.version},
             "tags": [self.tag(name) for name in tags],
             "paths": paths,
-            "components": {"schemas": dict(sorted(self.schemas.components.items()))},
+            "components": components,
         }
         if custom:
             document["x-custom-methods"] = custom
@@ -135,7 +150,10 @@ class _Builder:
             operation["parameters"] = parameters
         if route.body is not None:
             operation["requestBody"] = self.request_body(route)
-        operation["responses"] = self.responses(route)
+        schemes = self.options.security.get(route.method, ())
+        operation["responses"] = self.responses(route, secured=bool(schemes))
+        if schemes:  # any one of them (public operations have none)
+            operation["security"] = [{name: []} for name in schemes]
         found = self.schema.method(route.method)
         if found is not None and found.GetOptions().deprecated:
             operation["deprecated"] = True
@@ -143,7 +161,8 @@ class _Builder:
 
     def path_parameter(self, route: Route, variable: Variable, name: str) -> Json:
         leaf = _leaf(route.input, variable.field_path)
-        schema = self.schemas.text_schema(leaf)
+        schema = {**self.schemas.text_schema(leaf),
+                  **value_keywords(self.schemas.field_rules(leaf))}
         notes = [self.comments.get(leaf.full_name, "")]
         if name != variable.field_path:
             notes.insert(0, f"Sets field `{variable.field_path}`.")
@@ -168,9 +187,14 @@ class _Builder:
             if proto_path in skip:
                 continue
             if compile_coercer(item) is not None:  # the decoder reads it from text
+                rules = self.schemas.field_rules(item)
                 schema = self.schemas.text_schema(item)
                 if item.is_repeated:
-                    schema = {"type": "array", "items": schema}
+                    keywords, item_rules = repeated_keywords(rules)
+                    schema = {"type": "array", "items": {**schema, **value_keywords(item_rules)},
+                              **keywords}
+                else:
+                    schema.update(value_keywords(rules))
                 notes = [self.comments.get(item.full_name, "")]
                 parameter = _parameter(key, "query", schema, notes, item)
                 if item.is_repeated:
@@ -197,11 +221,14 @@ class _Builder:
         message = route.input if item is None else item.message_type
         if message is not None and message.full_name == _HTTP_BODY:
             return {"content": {"*/*": {"schema": dict(_BINARY)}}}
-        if message is not None and inside:
-            schema = self.schemas.message_schema(message, inside, twin=False)
-            bound = ", ".join(f"`{path}`" for path in sorted(inside))
-            description = join(description, f"The fields the path binds ({bound}) are not "
-                                "part of the body.")
+        partial = route.http_method == "PATCH" and "update_mask" in route.input.fields_by_name
+        if message is not None and (inside or partial):
+            # an update's resource: the mask (filled from the body's keys) says what is written
+            schema = self.schemas.message_schema(message, inside, twin=False, partial=partial)
+            if inside:
+                bound = ", ".join(f"`{path}`" for path in sorted(inside))
+                description = join(description, f"The fields the path binds ({bound}) are "
+                                   "taken from the path.")
         elif item is None:
             schema = self.schemas.message_value(route.input, twin=False)
         else:
@@ -209,14 +236,20 @@ class _Builder:
         body: Json = {"content": {"application/json": {"schema": schema}}}
         return {"description": description, **body} if description else body
 
-    def responses(self, route: Route) -> Json:
-        error = {"description": "The call failed: a google.rpc.Status; the HTTP status follows "
-                 "from its code.", "content": {"application/json": {"schema": ref(STATUS)}}}
+    def responses(self, route: Route, secured: bool) -> Json:
+        def error(description: str) -> Json:
+            return {"description": description,
+                    "content": {"application/json": {"schema": ref(STATUS)}}}
+
+        errors = {str(status): error(text) for status, text in _ERRORS
+                  if secured or status not in (401, 403)}
+        errors["default"] = error("Any other failure: a google.rpc.Status; the HTTP status "
+                                  "follows from its code.")
         status = 200 if route.server_streaming else self.options.success_status.get(
             route.method, 200
         )
         if status == 204:
-            return {"204": {"description": "Success: no content."}, "default": error}
+            return {"204": {"description": "Success: no content."}, **errors}
         twin = self.options.emit_unpopulated
         description = "Success."
         schema: Json | None = None  # None: a raw google.api.HttpBody
@@ -246,10 +279,27 @@ class _Builder:
                     '"event: error" and "data: <google.rpc.Status JSON>".',
                 }},
             }
-        return {str(status): {"description": description, "content": content}, "default": error}
+        return {str(status): {"description": description, "content": content}, **errors}
 
 
 _Param = tuple[Variable | Wildcard | DeepWildcard, str]  # a path segment and its parameter name
+# Every status the gateway itself may answer with (google/rpc/code.proto's table), each with
+# a google.rpc.Status body; 401/403 only on operations that need a caller.
+_ERRORS: Final = (
+    (400, "INVALID_ARGUMENT (the request breaks the contract: a google.rpc.BadRequest names "
+          "each field and rule), FAILED_PRECONDITION or OUT_OF_RANGE."),
+    (401, "UNAUTHENTICATED: no valid credential."),
+    (403, "PERMISSION_DENIED: the caller lacks a role or scope."),
+    (404, "NOT_FOUND."),
+    (409, "ALREADY_EXISTS or ABORTED."),
+    (413, "The request body is larger than the gateway accepts."),
+    (415, "The request body is not application/json."),
+    (429, "RESOURCE_EXHAUSTED: rate limited (Retry-After says when to come back)."),
+    (500, "INTERNAL, UNKNOWN or DATA_LOSS."),
+    (501, "UNIMPLEMENTED."),
+    (503, "UNAVAILABLE: no healthy backend, or the circuit is open."),
+    (504, "DEADLINE_EXCEEDED."),
+)
 
 
 def _openapi_path(
@@ -324,7 +374,7 @@ def _anonymous(segment: Variable | Wildcard | DeepWildcard, name: str) -> Json:
 def _parameter(name: str, where: str, schema: Json, notes: Sequence[str],
                item: FieldDescriptor) -> Json:
     parameter: Json = {"name": name, "in": where}
-    if where == "path":
+    if where == "path" or REQUIRED in behaviors(item):
         parameter["required"] = True
     description = join(*notes)
     if description:
