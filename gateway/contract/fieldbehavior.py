@@ -117,10 +117,19 @@ class RequestBehavior:
     def _check_mask(self, message: Message, mask: list[str], violations: list[Violation]) -> bool:
         """update_mask paths naming OUTPUT_ONLY fields are dropped (or refused); paths naming
         IMMUTABLE fields are refused when configured."""
-        resource = self.resource.message_type if self.resource is not None else None
+        if self.resource is None:
+            return False
+        resource = self.resource.message_type
+        target = getattr(message, self.resource.name)
         kept: list[str] = []
         for mask_path in mask:
             found = _behaviour_on_path(resource, mask_path)
+            field = resource.fields_by_name.get(mask_path) if resource is not None else None
+            if _REQUIRED in found and field is not None and not _is_set(target, field):
+                # AIP-134: a REQUIRED field the mask writes must have a value
+                violations.append(Violation(
+                    (field_segment(self.resource), field_segment(field)), "REQUIRED",
+                    "is required"))
             if _IMMUTABLE in found and self.immutable_in_mask:
                 violations.append(Violation(
                     ((_MASK_FIELD, "updateMask"),), "IMMUTABLE",

@@ -17,6 +17,8 @@ from gateway.errors import ConfigError
 from gateway.transcode.coerce import compile_coercer
 from gateway.transcode.openapi_comments import source_comments
 from gateway.transcode.openapi_rules import (
+    IDENTIFIER,
+    OUTPUT_ONLY,
     REQUIRED,
     RuleReader,
     behaviors,
@@ -32,11 +34,13 @@ from gateway.transcode.template import DeepWildcard, Literal, Part, Variable, Wi
 __all__ = ["OpenApiOptions", "build_openapi"]
 
 _HTTP_BODY: Final = "google.api.HttpBody"
+_FIELD_MASK: Final = "google.protobuf.FieldMask"
 _OPERATIONS: Final = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH",
                                 "TRACE"})  # the methods an OpenAPI path item can hold
 _NDJSON: Final = "application/x-ndjson"
 _SSE: Final = "text/event-stream"
 _BINARY: Final[Json] = {"type": "string", "format": "binary"}
+_TEMPLATED: Final = re.compile(r"\{([^{}]+)\}")
 _REGEX_SPECIAL: Final = re.compile(r"([\\^$.|?*+()\[\]{}/])")
 
 
@@ -144,7 +148,8 @@ class _Builder:
             for segment, name in params
         ]
         if route.body != "*":  # http.proto: with body "*" no field is left for the query
-            skip = frozenset((*route.path_fields, *((route.body,) if route.body else ())))
+            skip = frozenset((*route.path_fields, *((route.body,) if route.body else ()),
+                              *_filled_mask(route)))
             parameters += self.query(route.input, "", "", skip, (route.input.full_name,))
         if parameters:
             operation["parameters"] = parameters
@@ -195,6 +200,8 @@ class _Builder:
                               **keywords}
                 else:
                     schema.update(value_keywords(rules))
+                if item.name == "update_mask" and _type_name(item) == _FIELD_MASK:
+                    schema.update(self.mask_pattern(message, item))
                 notes = [self.comments.get(item.full_name, "")]
                 parameter = _parameter(key, "query", schema, notes, item)
                 if item.is_repeated:
@@ -208,6 +215,20 @@ class _Builder:
                 found += self.query(item.message_type, proto_path + ".", key + ".", skip,
                                     (*chain, item.message_type.full_name))
         return found
+
+    def mask_pattern(self, request: Descriptor, mask: FieldDescriptor) -> Json:
+        """An update's mask names the resource's writable fields (not OUTPUT_ONLY or
+        IDENTIFIER), comma-separated, as JSON names: a pattern says so."""
+        resources = [f for f in request.fields if f is not mask and f.message_type is not None
+                     and not f.is_repeated]
+        if len(resources) != 1 or resources[0].message_type is None:
+            return {}
+        names = [self.schemas.key(f) if not self.options.use_proto_names else f.json_name
+                 for f in resources[0].message_type.fields
+                 if not behaviors(f) & {OUTPUT_ONLY, IDENTIFIER}]
+        one = "(" + "|".join(re.escape(n) for n in names) + ")"
+        # at least one: an empty mask in the query would replace the whole resource
+        return {"pattern": f"^{one}(,{one})*$"}
 
     def request_body(self, route: Route) -> Json:
         """http.proto `body`: "*" is the request, else one top-level field; either way without
@@ -234,6 +255,10 @@ class _Builder:
         else:
             schema = self.schemas.field_schema(item, twin=False, described=False)
         body: Json = {"content": {"application/json": {"schema": schema}}}
+        free = [f for f in ((item,) if item is not None else route.input.fields)
+                if f.name not in route.path_fields]
+        if any(REQUIRED in behaviors(f) for f in free):
+            body["required"] = True  # no body leaves a REQUIRED field missing
         return {"description": description, **body} if description else body
 
     def responses(self, route: Route, secured: bool) -> Json:
@@ -308,7 +333,8 @@ def _openapi_path(
     """`/v1/{name=shelves/*}:get` -> `/v1/{name}:get`; anonymous `*`/`**` become parameters.
 
     When another route already has this path and method, the first parameter is renamed
-    `{name_1}` (then `_2`, ...), as grpc-gateway's openapiv2 does.
+    `{name_1}` (then `_2`, ...), as grpc-gateway's openapiv2 does. A nested field's
+    variable is named without dots (`{user.id}` -> `{user_id}`; its description names the field).
     """
     taken = {v.field_path for v in route.template.variables}
     parts: list[str] = []
@@ -318,13 +344,27 @@ def _openapi_path(
         if isinstance(segment, Literal):
             parts.append(segment.text)
             continue
-        name = segment.field_path if isinstance(segment, Variable) else _fresh("wildcard", taken)
+        if isinstance(segment, Variable):
+            name = _parameter_name(segment.field_path, taken)
+        else:
+            name = _fresh("wildcard", taken)
         params.append((segment, name))
         where.append(len(parts))
         parts.append("{" + name + "}")
     verb = f":{route.template.verb}" if route.template.verb else ""
     path = "/" + "/".join(parts) + verb
     method = route.http_method.lower()
+    # One path item per URL shape (OpenAPI: templated paths that differ only in their
+    # parameter names are the same path), so that it lists every method the URL allows.
+    shape = _TEMPLATED.sub("{}", path)
+    same = next((p for p in paths if p != path and _TEMPLATED.sub("{}", p) == shape
+                 and method not in paths[p]), None)
+    if same is not None:
+        names = _TEMPLATED.findall(same)
+        for index, ((segment, _), name) in enumerate(zip(params, names, strict=True)):
+            params[index] = (segment, name)
+            parts[where[index]] = "{" + name + "}"
+        path = same
     if method in paths.get(path, {}):
         if not params:
             raise ConfigError(f"{route}: another route has the same OpenAPI path {path}")
@@ -337,6 +377,29 @@ def _openapi_path(
             path = "/" + "/".join(parts) + verb
         params[0] = (segment, renamed)
     return path, params
+
+
+def _filled_mask(route: Route) -> tuple[str, ...]:
+    """A PATCH whose update_mask the gateway fills from the body's keys: the document leaves
+    the mask out of the query (still accepted), since a mask naming a field the body does not
+    set is a rule across query and body that a schema cannot state."""
+    if (route.http_method == "PATCH" and route.body not in (None, "*")
+            and "update_mask" in route.input.fields_by_name
+            and "update_mask" not in route.path_fields):
+        return ("update_mask",)
+    return ()
+
+
+def _parameter_name(field_path: str, taken: set[str]) -> str:
+    """A nested field's parameter without dots (`{user.id}` -> `{user_id}`): RFC 6570 reads
+    a dot as an operator, and URI-template tools (schemathesis among them) trip over it."""
+    if "." not in field_path:
+        return field_path
+    name = field_path.replace(".", "_")
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
 
 
 def _fresh(stem: str, taken: set[str]) -> str:

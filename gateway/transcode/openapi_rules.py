@@ -24,10 +24,12 @@ FIELD_BEHAVIOR: Final = 1052  # google.api.field_behavior on FieldOptions
 REQUIRED: Final = 2
 OUTPUT_ONLY: Final = 3
 INPUT_ONLY: Final = 4
+IDENTIFIER: Final = 8
 _RULES: Final = 1159  # buf.validate.field
 _FIELD_RULES: Final = "buf.validate.FieldRules"
 _NUMBERS: Final = frozenset({"int32", "sint32", "sfixed32", "uint32", "fixed32", "float",
                              "double"})  # 64-bit integers are JSON strings: no bounds
+_INT64S: Final = frozenset({"int64", "sint64", "sfixed64"})
 _FORMATS: Final = {"email": "email", "hostname": "hostname", "ipv4": "ipv4", "ipv6": "ipv6",
                    "uri": "uri", "uri_ref": "uri-reference", "uuid": "uuid"}
 
@@ -78,10 +80,15 @@ class RuleReader:
                                          descriptor_pool=self._pool)
 
 
-def default_passes(rules: Json) -> bool:
+def default_passes(rules: Json, sent: bool = True) -> bool:
     """Whether the field's default value (what JSON null means) passes its rules: no rules,
     rules skipped for the zero value, or rules the zero value meets (a rule not understood
-    here, such as CEL, counts as failing: the document then does not promise null)."""
+    here, such as CEL, counts as failing: the document then does not promise null).
+    `sent`: the value is written (JSON null, an update); else the field is simply absent."""
+    if sent and 0 in rules.get("enum", {}).get("not_in", ()):
+        # the zero value, skipped when absent (IGNORE_IF_ZERO_VALUE), is refused where an
+        # update writes it: so no null (sent), but no need to send it either (not sent)
+        return False
     if not rules or rules.get("ignore") == "IGNORE_IF_ZERO_VALUE":
         return True
     for kind, found in rules.items():
@@ -124,7 +131,23 @@ def value_keywords(rules: Json) -> Json:
             keywords.update(_string(found))
         elif kind in _NUMBERS:
             keywords.update(_number(found))
+        elif kind in _INT64S and set(found) <= {"gte", "gt"} and found:
+            # a JSON string: only "not negative" / "positive" have a pattern
+            if found.get("gte") in ("0", 0) or found.get("gt") in ("-1", -1):
+                keywords["pattern"] = "^[0-9]+$"
+            elif found.get("gt") in ("0", 0) or found.get("gte") in ("1", 1):
+                keywords["pattern"] = "^0*[1-9][0-9]*$"
     return keywords
+
+
+def enum_names(enum: Any, rules: Json) -> list[str] | None:
+    """The enum's value names its `in` / `not_in` rules allow, or None when they allow all."""
+    found = rules.get("enum", {})
+    if "in" not in found and "not_in" not in found:
+        return None
+    allowed = [v for v in enum.values if ("in" not in found or v.number in found["in"])
+               and v.number not in found.get("not_in", ())]
+    return [v.name for v in allowed]
 
 
 def repeated_keywords(rules: Json) -> tuple[Json, Json]:

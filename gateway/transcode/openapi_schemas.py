@@ -22,6 +22,7 @@ from gateway.transcode.openapi_rules import (
     RuleReader,
     behaviors,
     default_passes,
+    enum_names,
     map_keywords,
     repeated_keywords,
     value_keywords,
@@ -38,8 +39,8 @@ _REPLY_SUFFIX: Final = "-Reply"  # "-" cannot occur in a proto name, so twins ne
 _T = FieldDescriptor
 _INT32: Final[Json] = {"type": "integer", "format": "int32"}
 _UINT32: Final[Json] = {"type": "integer", "format": "uint32", "minimum": 0, "maximum": 2**32 - 1}
-_INT64: Final[Json] = {"type": "string", "format": "int64"}
-_UINT64: Final[Json] = {"type": "string", "format": "uint64"}
+_INT64: Final[Json] = {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"}
+_UINT64: Final[Json] = {"type": "string", "format": "uint64", "pattern": "^[0-9]+$"}
 _NON_FINITE: Final = 'NaN and infinities are the JSON strings "NaN", "Infinity", "-Infinity".'
 _SCALARS: Final[Mapping[int, Json]] = MappingProxyType({
     _T.TYPE_INT32: _INT32, _T.TYPE_SINT32: _INT32, _T.TYPE_SFIXED32: _INT32,
@@ -145,14 +146,21 @@ class JsonSchemas:
                 schema["propertyNames"] = value_keywords(key_rules)
         elif item.is_repeated:
             keywords, item_rules = repeated_keywords(rules)
-            schema = {"type": "array", "items": _constrained(self.value(item, twin),
-                                                              value_keywords(item_rules)),
-                      **keywords}
+            element = _constrained(self.value(item, twin), value_keywords(item_rules))
+            names = enum_names(item.enum_type, item_rules) if item.enum_type else None
+            if names is not None:
+                element = {"allOf": [element], "enum": names}
+            schema = {"type": "array", "items": element, **keywords}
         else:
             schema = _constrained(self.value(item, twin), value_keywords(rules))
+            names = enum_names(item.enum_type, rules) if item.enum_type else None
+            if names is not None:
+                schema = {"allOf": [schema], "enum": names}
         if not described:
             return schema
         found = behaviors(item)
+        if REQUIRED in found and not twin:
+            schema = _not_default(item, schema)
         if not twin and REQUIRED not in found and default_passes(rules):
             schema = _nullable(schema)  # proto3 JSON: null is the default value
         if OUTPUT_ONLY in found:
@@ -215,15 +223,20 @@ class JsonSchemas:
                 )
             else:
                 properties[key] = self.field_schema(item, twin=twin)
-            # a reply twin lists what the renderer always prints; otherwise REQUIRED
-            if (not item.has_presence) if twin else (
-                    not partial and REQUIRED in behaviors(item)):
+            # a reply twin lists what the renderer always prints; otherwise REQUIRED fields,
+            # and fields whose rules refuse the default that an absent field holds
+            if (not item.has_presence) if twin else not partial and (
+                    REQUIRED in behaviors(item) or (
+                        not item.has_presence
+                        and not default_passes(self.field_rules(item), sent=False))):
                 required.append(key)
         schema: Json = {"type": "object", "properties": properties}
         if required:
             schema["required"] = required
         if self.closed:
             schema["additionalProperties"] = False
+        if partial and any(REQUIRED in behaviors(f) for f in message.fields):
+            schema["minProperties"] = 1  # an empty update replaces all, REQUIRED ones too
         notes = [self.comments.get(message.full_name, "")]
         if twin:
             notes.append("As a reply: fields without presence are always present.")
@@ -250,6 +263,26 @@ def _described(schema: Json, notes: Sequence[str], *, deprecated: bool,
     if deprecated:
         schema["deprecated"] = True
     return schema
+
+
+def _not_default(item: FieldDescriptor, schema: Json) -> Json:
+    """REQUIRED: a field without presence that holds its default is missing, so the default
+    is not a valid value (an empty list, map or string; zero; false)."""
+    if item.is_repeated:
+        count = "minProperties" if _is_map(item) else "minItems"
+        return {**schema, count: max(1, schema.get(count, 0))}
+    if item.has_presence:
+        return schema  # a message or optional field: present is enough
+    if item.type == _T.TYPE_STRING or item.type == _T.TYPE_BYTES:
+        return {**schema, "minLength": max(1, schema.get("minLength", 0))}
+    if item.type == _T.TYPE_BOOL:
+        return {**schema, "const": True}
+    if item.enum_type is not None:
+        return {"allOf": [schema], "not": {"const": item.enum_type.values[0].name}}
+    if "minimum" in schema and schema["minimum"] > 0:
+        return schema
+    zero: object = "0" if schema.get("type") == "string" else 0
+    return {**schema, "not": {"const": zero}}
 
 
 def _wrapped_ref(schema: Json) -> Json:

@@ -28,6 +28,8 @@ METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 TYPES = {"string", "integer", "number", "boolean", "object", "array", "null"}
 DELETE_204 = OpenApiOptions(success_status={"/users.v1.Users/DeleteUser": 204})
 # the gateway's own error statuses on a public operation (401/403 only where a caller is needed)
+INT64 = {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"}  # proto3 JSON: a string
+UINT64 = {"type": "string", "format": "uint64", "pattern": "^[0-9]+$"}
 ERRORS = ["400", "404", "409", "413", "415", "429", "500", "501", "503", "504"]
 
 
@@ -348,10 +350,16 @@ def test_create_user_body_is_the_user_field(doc: Json) -> None:
 
 
 def test_update_user_patch_binds_user_id(doc: Json) -> None:
-    update = op(doc, "patch", "/v1/users/{user.id}")
-    assert params(update, "path")["user.id"]["schema"] == {"type": "string"}
-    # the update_mask is neither path nor body: a query parameter in its JSON (string) form
-    assert params(update)["updateMask"]["schema"]["type"] == "string"
+    # one path item per URL shape, so the item lists every method the URL allows; a nested
+    # field's variable takes the item's name (or, alone, a name without dots: RFC 6570)
+    update = op(doc, "patch", "/v1/users/{id}")
+    user_id = params(update, "path")["id"]
+    assert user_id["schema"] == {"type": "string"}
+    assert "Sets field `user.id`." in user_id["description"]
+    assert set(doc["paths"]["/v1/users/{id}"]) == {"get", "patch", "delete"}
+    # the update_mask is filled from the body's keys: not offered in the query (a mask naming
+    # a field the body leaves out is a rule across query and body that no schema states)
+    assert "updateMask" not in params(update)
     body = json_schema(update["requestBody"])
     # the decoder rejects user.id in the body as well as the path: the body schema leaves it out
     assert "id" not in body["properties"]
@@ -392,7 +400,8 @@ def test_user_schema(doc: Json) -> None:
     assert (create_time["type"], create_time["format"]) == ("string", "date-time")
     assert create_time["description"].startswith("When the user was created.")
     roles = prop(doc, "users.v1.User", "roles")
-    assert roles["type"] == "array" and roles["items"] == ref("users.v1.Role")
+    assert roles["type"] == "array" and unwrap(roles["items"]) == ref("users.v1.Role")
+    assert roles["items"]["enum"] == ["ROLE_MEMBER", "ROLE_ADMIN"]  # not_in: [0]
     assert component(doc, "users.v1.Role")["enum"] == ["ROLE_UNSPECIFIED", "ROLE_MEMBER",
                                                        "ROLE_ADMIN"]
     assert prop(doc, "users.v1.User", "labels") == {  # with its buf.validate map rules
@@ -405,6 +414,7 @@ def test_user_schema(doc: Json) -> None:
     assert address["description"] == "Postal address, if known."
     assert prop(doc, "users.v1.User", "email") == {
         "type": "string", "format": "email", "maxLength": 254,
+        "minLength": 1,  # REQUIRED: the empty string is missing
         "description": "Unique sign-in email.",
     }
 
@@ -480,14 +490,14 @@ NON_FINITE = 'NaN and infinities are the JSON strings "NaN", "Infinity", "-Infin
     ("key", "expected"),
     [
         ("int32Value", {"type": "integer", "format": "int32"}),
-        ("int64Value", {"type": "string", "format": "int64"}),
+        ("int64Value", INT64),
         ("uint32Value", {"type": "integer", "format": "uint32", "minimum": 0}),
-        ("uint64Value", {"type": "string", "format": "uint64"}),
-        ("sint64Value", {"type": "string", "format": "int64"}),
+        ("uint64Value", UINT64),
+        ("sint64Value", INT64),
         ("fixed32Value", {"type": "integer", "format": "uint32"}),
-        ("fixed64Value", {"type": "string", "format": "uint64"}),
+        ("fixed64Value", UINT64),
         ("sfixed32Value", {"type": "integer", "format": "int32"}),
-        ("sfixed64Value", {"type": "string", "format": "int64"}),
+        ("sfixed64Value", INT64),
         ("floatValue", {"type": "number", "format": "float"}),
         ("doubleValue", {"type": "number", "format": "double"}),
         ("boolValue", {"type": "boolean"}),
@@ -498,8 +508,8 @@ NON_FINITE = 'NaN and infinities are the JSON strings "NaN", "Infinity", "-Infin
         ("structValue", {"type": "object"}),
         ("listValue", {"type": "array", "items": {}}),
         ("wrappedString", {"type": "string"}),
-        ("wrappedInt64", {"type": "string", "format": "int64"}),
-        ("wrappedUint64", {"type": "string", "format": "uint64"}),
+        ("wrappedInt64", INT64),
+        ("wrappedUint64", UINT64),
         ("wrappedInt32", {"type": "integer", "format": "int32"}),
         ("wrappedUint32", {"type": "integer", "format": "uint32"}),
         ("wrappedBool", {"type": "boolean"}),
@@ -508,13 +518,13 @@ NON_FINITE = 'NaN and infinities are the JSON strings "NaN", "Infinity", "-Infin
         ("wrappedBytes", {"type": "string", "format": "byte"}),
         ("customJSON", {"type": "string"}),
         ("optionalInt32", {"type": "integer", "format": "int32"}),
-        ("repeatedInt64", {"type": "array", "items": {"type": "string", "format": "int64"}}),
+        ("repeatedInt64", {"type": "array", "items": INT64}),
         ("repeatedColor", {"type": "array", "items": ref("testing.v1.Color")}),
         ("repeatedNested", {"type": "array", "items": ref("testing.v1.Nested")}),
         ("stringMap", {"type": "object", "additionalProperties": {"type": "string"}}),
         ("nestedMap", {"type": "object", "additionalProperties": ref("testing.v1.Nested")}),
         ("boolMap", {"type": "object",
-                     "additionalProperties": {"type": "string", "format": "int64"}}),
+                     "additionalProperties": INT64}),
     ],
 )
 def test_kitchen_field_follows_the_proto3_json_mapping(doc: Json, key: str,
@@ -567,7 +577,7 @@ def test_query_parameters_of_a_get_binding(doc: Json) -> None:
     assert query["color"]["schema"] == {
         "type": "string", "enum": ["COLOR_UNSPECIFIED", "COLOR_RED", "COLOR_GREEN", "COLOR_BLUE"]
     }
-    assert query["int64Value"]["schema"] == {"type": "string", "format": "int64"}
+    assert query["int64Value"]["schema"] == INT64
     assert query["timestamp"]["schema"]["format"] == "date-time"
     assert query["wrappedInt32"]["schema"] == {"type": "integer", "format": "int32"}
     assert query["repeatedTimestamp"]["schema"]["items"]["format"] == "date-time"
@@ -575,8 +585,8 @@ def test_query_parameters_of_a_get_binding(doc: Json) -> None:
 
 
 def test_nested_path_variable_with_a_pattern(doc: Json) -> None:
-    deep = op(doc, "get", "/v1/kitchen/{nested.label}/deep")
-    label = params(deep, "path")["nested.label"]
+    deep = op(doc, "get", "/v1/kitchen/{nested_label}/deep")
+    label = params(deep, "path")["nested_label"]
     assert label["schema"] == {"type": "string", "pattern": "^labels/[^/]+$"}
     assert "`labels/*`" in label["description"]
     query = params(deep)
@@ -616,7 +626,7 @@ def test_multi_segment_variable_becomes_one_parameter_with_a_pattern(doc: Json) 
     assert deep["operationId"] == "Echo_GetBook2"
     assert params(deep, "path")["name"]["schema"]["pattern"] == "^.*$"
     assert op(doc, "delete", "/v1/{name}")["operationId"] == "Echo_DeleteBook"
-    assert op(doc, "patch", "/v1/{book.name}")["operationId"] == "Echo_UpdateBook"
+    assert op(doc, "patch", "/v1/{name}")["operationId"] == "Echo_UpdateBook"
 
 
 def test_same_path_and_method_are_kept_apart(doc: Json) -> None:
@@ -856,7 +866,7 @@ def test_field_behavior_in_the_schemas(doc: Json) -> None:
     assert json_schema(create_order["requestBody"]) == ref("orders.v1.Order")
     assert component(doc, "orders.v1.LineItem")["required"] == ["sku", "quantity", "unitPrice"]
     # an update: the mask says what is written, so the body requires nothing
-    update = json_schema(op(doc, "patch", "/v1/users/{user.id}")["requestBody"])
+    update = json_schema(op(doc, "patch", "/v1/users/{id}")["requestBody"])
     assert "required" not in update and update["additionalProperties"] is False
     assert params(op(doc, "get", "/v1/users/{user_id}/notifications"), "path")["user_id"][
         "required"] is True
@@ -879,7 +889,8 @@ def test_null_where_the_parser_takes_it(doc: Json) -> None:
     assert user["displayName"]["type"] == ["string", "null"]
     assert user["tags"]["type"] == ["array", "null"]  # null for a repeated field: empty
     assert user["address"]["anyOf"][-1] == {"type": "null"}
-    assert user["state"]["anyOf"][-1] == {"type": "null"}
+    # not_in [0]: the zero value (and so null) is refused where the field is written
+    assert user["state"]["enum"] == ["USER_STATE_ACTIVE", "USER_STATE_SUSPENDED"]
     assert user["email"]["type"] == "string"  # REQUIRED: null would be refused
     # a rule the default breaks (pattern without IGNORE_IF_ZERO_VALUE): no null either
     assert component(doc, "orders.v1.Money")["properties"]["currencyCode"]["type"] == "string"
