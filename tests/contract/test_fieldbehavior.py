@@ -112,3 +112,11 @@ def test_field_behavior_off_decodes_nothing(contract_schema: Schema) -> None:
 def test_bytes_that_are_not_the_request_type_are_refused(contract_schema: Schema) -> None:
     with pytest.raises(InvalidArgument, match="not a valid contract.v1.CreateThingRequest"):
         _contracts(contract_schema)[CREATE].check(b"\xff\xff", False)
+
+
+def test_a_required_field_the_mask_writes_must_have_a_value(contract_schema: Schema) -> None:
+    # AIP-134: the mask says display_name is written, so it cannot be written empty
+    request = _request(contract_schema, UPDATE, thing={"email": "a@b.co"})
+    request.update_mask.paths.extend(["email", "display_name"])
+    _, violations = _refusal(_contracts(contract_schema)[UPDATE], request)
+    assert violations == [("thing.displayName", "REQUIRED")]
