@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.descriptor_pb2 import MethodOptions
@@ -12,9 +12,11 @@ from gateway.bff.spec import AggregatePlan, compile_aggregates
 from gateway.call import Kind
 from gateway.config import GatewayConfig
 from gateway.configcheck import check_names
+from gateway.contract.check import ContractOptions, MethodContract, compile_contracts
 from gateway.edges.rest import Endpoint
 from gateway.edges.rpc import MethodInfo
 from gateway.errors import ConfigError
+from gateway.openapi_security import operation_security, security_schemes
 from gateway.protoset import load_descriptors
 from gateway.transcode.openapi import OpenApiOptions, build_openapi
 from gateway.transcode.request import DecodeOptions, compile_request_decoder
@@ -36,6 +38,7 @@ class Compiled:
     methods: Mapping[str, MethodInfo]
     openapi: Mapping[str, object] | None
     aggregates: Mapping[str, AggregatePlan]  # served by the BFF executor, not a backend
+    contracts: Mapping[str, MethodContract] = field(default_factory=dict)  # methods with checks
 
     @property
     def served_services(self) -> tuple[str, ...]:
@@ -80,6 +83,7 @@ def compile_config(config: GatewayConfig) -> Compiled:
         ignore_unknown_body_fields=transcoding.ignore_unknown_body_fields,
         max_json_depth=transcoding.max_json_depth,
         allow_dot_segments=transcoding.allow_dot_segments,
+        path_body_conflict=transcoding.path_body_conflict,
     )
     render = RenderOptions(
         use_proto_names=transcoding.use_proto_names,
@@ -100,8 +104,17 @@ def compile_config(config: GatewayConfig) -> Compiled:
             title="gateway", use_proto_names=transcoding.use_proto_names,
             emit_unpopulated=transcoding.emit_unpopulated,
             success_status=transcoding.success_status,
+            closed_bodies=not transcoding.ignore_unknown_body_fields,
+            security_schemes=security_schemes(config),
+            security=operation_security(config, methods),
         ))
-    return Compiled(config, schema, services, table, endpoints, methods, openapi, aggregates)
+    checks = transcoding.field_behavior
+    contracts = compile_contracts(schema, methods, ContractOptions(
+        field_behavior=checks.enabled, output_only=checks.output_only,
+        immutable_in_mask=checks.immutable == "reject", protovalidate=transcoding.protovalidate,
+    ))
+    return Compiled(config, schema, services, table, endpoints, methods, openapi, aggregates,
+                    contracts)
 
 
 

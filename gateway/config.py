@@ -225,6 +225,14 @@ class Cors(_Model):
     max_age_s: int = Field(default=600, ge=0)
 
 
+class FieldBehaviorChecks(_Model):
+    """google.api.field_behavior enforced at the edge (docs/validation.md)."""
+
+    enabled: bool = True  # REQUIRED missing -> 400; OUTPUT_ONLY handled as below
+    output_only: Literal["clear", "reject"] = "clear"  # AIP-203: cleared, or a 400
+    immutable: Literal["allow", "reject"] = "allow"  # an update_mask naming an IMMUTABLE field
+
+
 class Transcoding(_Model):
     use_proto_names: bool = False  # reply keys as proto names instead of lowerCamelCase
     emit_unpopulated: bool = False  # reply fields with default values too
@@ -250,6 +258,11 @@ class Transcoding(_Model):
     # A bigger backend reply is refused by the backend channels before it is read (both
     # edges): 502 on REST, RESOURCE_EXHAUSTED on the gRPC edge.
     max_reply_bytes: int = Field(default=16 * 1024 * 1024, gt=0, le=2**31 - 1)
+    # A body field the path also binds, with another value: the path's value wins (as
+    # grpc-gateway and Envoy), or "reject" answers 400. The same value is always accepted.
+    path_body_conflict: Literal["path_wins", "reject"] = "path_wins"
+    field_behavior: FieldBehaviorChecks = FieldBehaviorChecks()
+    protovalidate: bool = True  # buf.validate rules of every request type that has them
 
     @field_validator("forward_headers", "response_headers")
     @classmethod

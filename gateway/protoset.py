@@ -42,6 +42,20 @@ def copy_http_protos(target: Path) -> list[Path]:
         out.write_bytes((googleapis / name).read_bytes())
         written.append(out)
     return written
+_VALIDATE = "buf/validate/validate.proto"
+
+
+def _validate_descriptors() -> bytes:
+    """buf/validate/validate.proto (built in, like google/api): the protovalidate package
+    carries its descriptor, not its source, and protoc takes descriptors for imports."""
+    import protovalidate
+    from google.protobuf import descriptor_pb2, duration_pb2, field_mask_pb2, timestamp_pb2
+
+    files = descriptor_pb2.FileDescriptorSet()
+    for module in (descriptor_pb2, duration_pb2, field_mask_pb2, timestamp_pb2):
+        files.file.add().ParseFromString(module.DESCRIPTOR.serialized_pb)
+    files.file.add().ParseFromString(protovalidate.ViolationPb.desc().file.proto.to_binary())
+    return files.SerializeToString()
 
 
 def compile_protos(files: tuple[Path, ...], import_paths: tuple[Path, ...]) -> bytes:
@@ -59,6 +73,10 @@ def compile_protos(files: tuple[Path, ...], import_paths: tuple[Path, ...]) -> b
             f"--descriptor_set_out={out}", "--include_imports", "--include_source_info",
             *(str(f) for f in files),
         ]
+        if not any((Path(p) / _VALIDATE).is_file() for p in import_paths):
+            builtin = Path(tmp) / "buf-validate.binpb"
+            builtin.write_bytes(_validate_descriptors())
+            args.insert(1, f"--descriptor_set_in={builtin}")
         if protoc.main(args) != 0 or not out.exists():
             raise ConfigError(
                 f"descriptors.proto_files: protoc could not compile {', '.join(map(str, files))} "

@@ -1,8 +1,9 @@
 """The policy chain and what it owns (upstream pools, JWKS caches, limiter), built from one config.
 
 Order (docs/architecture.md): strip gateway-owned keys -> request id -> authenticate -> authorize ->
-inject identity -> rate limit -> deadline -> upstream (breaker, retry, pick, call), or for an
-aggregate method the BFF executor, which makes each of its parts such an upstream call.
+inject identity -> rate limit -> contract (field_behavior, buf.validate) -> deadline -> upstream
+(breaker, retry, pick, call), or for an aggregate method the BFF executor, which makes each of
+its parts such an upstream call.
 Observability (gateway/observability) wraps it: the request span and Observe first, the
 principal noted after authentication, every backend call (BFF parts too) timed and traced.
 """
@@ -19,6 +20,7 @@ from gateway.observability.accesslog import Sink
 from gateway.observability.build import Observability, build_observability
 from gateway.observability.metrics import GatewayMetrics
 from gateway.policies.client_ip import Network, parse_networks
+from gateway.policies.contract import CheckContract
 from gateway.policies.deadline import Deadline
 from gateway.policies.ratelimit import RateLimit, build_rate_limiter
 from gateway.policies.request_id import PropagateRequestId
@@ -74,7 +76,8 @@ def build_runtime(compiled: Compiled, instances: int = 1,
     if compiled.aggregates:
         parts = forward if auth.authorize.inert else chain([auth.authorize], forward)
         terminal = Aggregates(compiled.aggregates, forward, parts=parts)
-    policies = [*observability.head, *auth.ordered(PropagateRequestId()), limiter,
+    contract = CheckContract(compiled.contracts, not config.transcoding.use_proto_names)
+    policies = [*observability.head, *auth.ordered(PropagateRequestId()), limiter, contract,
                 Deadline(timeouts, stream_timeout_s=stream_timeouts)]
     if auth.authenticate in policies:  # the access log names whom authorize then refuses
         after = policies.index(auth.authenticate) + 1

@@ -14,7 +14,9 @@ old=$(mktemp -d)
 trap 'rm -rf "$old"' EXIT
 git archive "$base" protos | tar -x -C "$old"
 cp -r .build/proto-deps "$old/deps"
-printf 'version: v2\nmodules:\n  - path: protos\n  - path: deps\n' > "$old/buf.yaml"
+cp -r third_party/protovalidate "$old/protovalidate"   # the vendored buf.validate source
+printf 'version: v2\nmodules:\n  - path: protos\n  - path: deps\n  - path: protovalidate\n' \
+  > "$old/buf.yaml"
 node_modules/.bin/buf build "$old" -o "$old/image.binpb"
 node_modules/.bin/buf build -o "$old/new.binpb"   # one image each side, built the same way
 node_modules/.bin/buf breaking "$old/new.binpb" --against "$old/image.binpb"

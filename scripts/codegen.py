@@ -28,7 +28,11 @@ DESCRIPTOR_SET = "descriptors.binpb"
 # googleapis-common-protos ships the .proto sources next to its modules.
 GOOGLEAPIS = Path(google.api.annotations_pb2.__file__).resolve().parents[2]
 WELL_KNOWN = Path(grpc_tools.__file__).resolve().parent / "_proto"
-BUF_DEPS = ("google/api/annotations.proto", "google/api/http.proto", "google/api/httpbody.proto")
+# buf.validate's source, vendored with its licence (third_party/protovalidate/README.md)
+PROTOVALIDATE = ROOT / "third_party" / "protovalidate"
+VENDORED = ("buf/validate/validate.proto",)
+BUF_DEPS = ("google/api/annotations.proto", "google/api/http.proto", "google/api/httpbody.proto",
+            "google/api/field_behavior.proto")
 
 
 def proto_files() -> list[str]:
@@ -41,6 +45,7 @@ def generate(out: Path) -> None:
         f"-I{PROTOS}",
         f"-I{GOOGLEAPIS}",
         f"-I{WELL_KNOWN}",
+        f"-I{PROTOVALIDATE}",
         f"--python_out={out}",
         f"--pyi_out={out}",
         f"--grpc_python_out={out}",
@@ -48,6 +53,7 @@ def generate(out: Path) -> None:
         "--include_imports",
         "--include_source_info",
         *proto_files(),
+        *VENDORED,  # the demo's generated modules import buf/validate/validate_pb2
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything on a fresh machine with Python 3.11, pip and apt: the venv with the pinned
-# dependencies, and (with --test) the tools the test suite runs: buf (npm) and redis-server (apt).
+# dependencies, and (with --test) the tools the test suite runs: buf, openapi-typescript and
+# typescript (npm), schemathesis (its own venv) and redis-server (apt).
 # Idempotent: a second run only checks. Uses apt-get, so it needs root (or sudo) the first time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,11 +38,22 @@ if [[ $want_test_tools -eq 1 ]]; then
   if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
     apt_install redis-server redis-tools
   fi
-  if [[ ! -x node_modules/.bin/buf ]]; then
+  if [[ ! -x node_modules/.bin/buf || ! -x node_modules/.bin/openapi-typescript \
+        || ! -x node_modules/.bin/tsc || package.json -nt node_modules ]]; then
     command -v npm >/dev/null || apt_install npm
-    # buf is pinned exactly in package.json and its platform binary is pinned by buf itself;
-    # no lock file, since npm drops other platforms' optional packages from it and `npm ci`
-    # then refuses it.
+    # buf, openapi-typescript and typescript are pinned exactly in package.json, buf's
+    # platform binary by buf itself; no lock file, since npm drops other platforms' optional
+    # packages from it and `npm ci` then refuses it.
     npm install --no-audit --no-fund --no-package-lock --loglevel=error
+    touch node_modules
+  fi
+  # schemathesis (tests/contract/test_schemathesis.py) in a venv of its own: its dependency
+  # tree is large and must not constrain the gateway's; pinned with scripts/schemathesis.lock.
+  st=.build/schemathesis-venv
+  if [[ ! -x $st/bin/schemathesis || scripts/schemathesis.lock -nt $st/.installed ]]; then
+    "$PYTHON" -m venv "$st"
+    "$st/bin/python" -m pip install -q --upgrade pip
+    "$st/bin/python" -m pip install -q -c scripts/schemathesis.lock schemathesis==4.32.5
+    touch "$st/.installed"
   fi
 fi

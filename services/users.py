@@ -28,7 +28,11 @@ from users.v1 import users_pb2, users_pb2_grpc
 
 DOMAIN = "users.v1"
 _RESOURCE = "users.v1.User"
-_EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# The WHATWG HTML "valid e-mail address", which buf.validate's string.email checks at the gateway.
+_EMAIL = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
 _WRITABLE = ("email", "display_name", "state", "roles", "tags", "address", "labels")
 _MASKABLE = frozenset(_WRITABLE) | {
     f"address.{name}" for name in users_pb2.Address.DESCRIPTOR.fields_by_name

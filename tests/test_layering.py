@@ -25,3 +25,21 @@ def test_transcode_imports_no_io_library() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_contract_checks_import_no_io_library() -> None:
+    # gateway.contract runs inside the policy chain, but is pure like the transcoder.
+    modules = sorted(
+        f"gateway.contract.{p.stem}"
+        for p in (ROOT / "gateway" / "contract").glob("*.py")
+        if p.stem != "__init__"
+    )
+    probe = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(','.join(m for m in ('grpc', 'aiohttp', 'redis') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.0.3 document of a route table: paths, operations, parameters and bodies from
+"""The OpenAPI 3.1 document of a route table: paths, operations, parameters and bodies from
 google.api.http (schemas in openapi_schemas, comments in openapi_comments). Pure: stdlib,
 protobuf, gateway.errors and gateway.transcode only.
 """
@@ -16,20 +16,32 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from gateway.errors import ConfigError
 from gateway.transcode.coerce import compile_coercer
 from gateway.transcode.openapi_comments import source_comments
+from gateway.transcode.openapi_rules import (
+    IDENTIFIER,
+    OUTPUT_ONLY,
+    REQUIRED,
+    RuleReader,
+    behaviors,
+    repeated_keywords,
+    value_keywords,
+)
 from gateway.transcode.openapi_schemas import ANY, STATUS, WKT, Json, JsonSchemas, join, ref
 from gateway.transcode.route import Route
 from gateway.transcode.routes import RouteTable
 from gateway.transcode.schema import Schema
 from gateway.transcode.template import DeepWildcard, Literal, Part, Variable, Wildcard
+from gateway.transcode.values import NO_CONTROL_PATTERN
 
 __all__ = ["OpenApiOptions", "build_openapi"]
 
 _HTTP_BODY: Final = "google.api.HttpBody"
+_FIELD_MASK: Final = "google.protobuf.FieldMask"
 _OPERATIONS: Final = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH",
-                                "TRACE"})  # the methods an OpenAPI 3.0 path item can hold
+                                "TRACE"})  # the methods an OpenAPI path item can hold
 _NDJSON: Final = "application/x-ndjson"
 _SSE: Final = "text/event-stream"
 _BINARY: Final[Json] = {"type": "string", "format": "binary"}
+_TEMPLATED: Final = re.compile(r"\{([^{}]+)\}")
 _REGEX_SPECIAL: Final = re.compile(r"([\\^$.|?*+()\[\]{}/])")
 
 
@@ -43,6 +55,10 @@ class OpenApiOptions:
     use_proto_names: bool = False
     emit_unpopulated: bool = False
     success_status: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    closed_bodies: bool = True  # unknown body fields are refused (additionalProperties false)
+    # components.securitySchemes, and per method the schemes that may call it (none: public)
+    security_schemes: Mapping[str, Json] = field(default_factory=lambda: MappingProxyType({}))
+    security: Mapping[str, Sequence[str]] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         for method, status in self.success_status.items():
@@ -51,7 +67,7 @@ class OpenApiOptions:
 
 
 def build_openapi(schema: Schema, table: RouteTable, options: OpenApiOptions) -> dict[str, Any]:
-    """The OpenAPI 3.0.3 document of every route, as a JSON-serializable dict.
+    """The OpenAPI 3.1 document of every route, as a JSON-serializable dict.
 
     Paths follow google/api/http.proto: `/v1/{name=shelves/*}` becomes `/v1/{name}` with the
     segment pattern in the parameter (as grpc-gateway's openapiv2); a second route on the same
@@ -77,7 +93,8 @@ class _Builder:
         self.schema = schema
         self.options = options
         self.schemas = JsonSchemas(source_comments(schema.files),
-                                   use_proto_names=options.use_proto_names)
+                                   use_proto_names=options.use_proto_names,
+                                   rules=RuleReader(schema.pool), closed=options.closed_bodies)
         self.comments = self.schemas.comments
 
     # -- document, paths, operations -------------------------------------------------------
@@ -100,12 +117,15 @@ class _Builder:
             paths.setdefault(path, {})[route.http_method.lower()] = self.operation(
                 route, operation_id, params
             )
+        components: Json = {"schemas": dict(sorted(self.schemas.components.items()))}
+        if self.options.security_schemes:
+            components["securitySchemes"] = dict(self.options.security_schemes)
         document: Json = {
-            "openapi": "3.0.3",
+            "openapi": "3.1.0",
             "info": {"title": self.options.title, "version": self.options.version},
             "tags": [self.tag(name) for name in tags],
             "paths": paths,
-            "components": {"schemas": dict(sorted(self.schemas.components.items()))},
+            "components": components,
         }
         if custom:
             document["x-custom-methods"] = custom
@@ -129,13 +149,17 @@ class _Builder:
             for segment, name in params
         ]
         if route.body != "*":  # http.proto: with body "*" no field is left for the query
-            skip = frozenset((*route.path_fields, *((route.body,) if route.body else ())))
+            skip = frozenset((*route.path_fields, *((route.body,) if route.body else ()),
+                              *_filled_mask(route)))
             parameters += self.query(route.input, "", "", skip, (route.input.full_name,))
         if parameters:
             operation["parameters"] = parameters
         if route.body is not None:
             operation["requestBody"] = self.request_body(route)
-        operation["responses"] = self.responses(route)
+        schemes = self.options.security.get(route.method, ())
+        operation["responses"] = self.responses(route, secured=bool(schemes))
+        if schemes:  # any one of them (public operations have none)
+            operation["security"] = [{name: []} for name in schemes]
         found = self.schema.method(route.method)
         if found is not None and found.GetOptions().deprecated:
             operation["deprecated"] = True
@@ -143,7 +167,8 @@ class _Builder:
 
     def path_parameter(self, route: Route, variable: Variable, name: str) -> Json:
         leaf = _leaf(route.input, variable.field_path)
-        schema = self.schemas.text_schema(leaf)
+        schema = _without_control(self.schemas.text_schema(leaf),
+                                  value_keywords(self.schemas.field_rules(leaf)))
         notes = [self.comments.get(leaf.full_name, "")]
         if name != variable.field_path:
             notes.insert(0, f"Sets field `{variable.field_path}`.")
@@ -152,6 +177,7 @@ class _Builder:
             notes.append(f"Pattern: `{'/'.join(map(str, variable.segments))}`.")
             if variable.multi_segment:
                 notes.append("Its `/` separate path segments: send them as they are, not as %2F.")
+        notes.append(_DOT_NOTE)
         return _parameter(name, "path", schema, notes, leaf)
 
     def query(
@@ -168,9 +194,17 @@ class _Builder:
             if proto_path in skip:
                 continue
             if compile_coercer(item) is not None:  # the decoder reads it from text
-                schema = self.schemas.text_schema(item)
+                rules = self.schemas.field_rules(item)
+                text = self.schemas.text_schema(item)
                 if item.is_repeated:
-                    schema = {"type": "array", "items": schema}
+                    keywords, item_rules = repeated_keywords(rules)
+                    schema = {"type": "array",
+                              "items": _without_control(text, value_keywords(item_rules)),
+                              **keywords}
+                else:
+                    schema = _without_control(text, value_keywords(rules))
+                if item.name == "update_mask" and _type_name(item) == _FIELD_MASK:
+                    schema.update(self.mask_pattern(message, item))
                 notes = [self.comments.get(item.full_name, "")]
                 parameter = _parameter(key, "query", schema, notes, item)
                 if item.is_repeated:
@@ -185,6 +219,20 @@ class _Builder:
                                     (*chain, item.message_type.full_name))
         return found
 
+    def mask_pattern(self, request: Descriptor, mask: FieldDescriptor) -> Json:
+        """An update's mask names the resource's writable fields (not OUTPUT_ONLY or
+        IDENTIFIER), comma-separated, as JSON names: a pattern says so."""
+        resources = [f for f in request.fields if f is not mask and f.message_type is not None
+                     and not f.is_repeated]
+        if len(resources) != 1 or resources[0].message_type is None:
+            return {}
+        names = [self.schemas.key(f) if not self.options.use_proto_names else f.json_name
+                 for f in resources[0].message_type.fields
+                 if not behaviors(f) & {OUTPUT_ONLY, IDENTIFIER}]
+        one = "(" + "|".join(re.escape(n) for n in names) + ")"
+        # at least one: an empty mask in the query would replace the whole resource
+        return {"pattern": f"^{one}(,{one})*$"}
+
     def request_body(self, route: Route) -> Json:
         """http.proto `body`: "*" is the request, else one top-level field; either way without
         the fields the path binds (the decoder rejects a field that both set)."""
@@ -197,26 +245,39 @@ class _Builder:
         message = route.input if item is None else item.message_type
         if message is not None and message.full_name == _HTTP_BODY:
             return {"content": {"*/*": {"schema": dict(_BINARY)}}}
-        if message is not None and inside:
-            schema = self.schemas.message_schema(message, inside, twin=False)
-            bound = ", ".join(f"`{path}`" for path in sorted(inside))
-            description = join(description, f"The fields the path binds ({bound}) are not "
-                                "part of the body.")
+        partial = route.http_method == "PATCH" and "update_mask" in route.input.fields_by_name
+        if message is not None and (inside or partial):
+            # an update's resource: the mask (filled from the body's keys) says what is written
+            schema = self.schemas.message_schema(message, inside, twin=False, partial=partial)
+            if inside:
+                bound = ", ".join(f"`{path}`" for path in sorted(inside))
+                description = join(description, f"The fields the path binds ({bound}) are "
+                                   "taken from the path.")
         elif item is None:
             schema = self.schemas.message_value(route.input, twin=False)
         else:
             schema = self.schemas.field_schema(item, twin=False, described=False)
         body: Json = {"content": {"application/json": {"schema": schema}}}
+        free = [f for f in ((item,) if item is not None else route.input.fields)
+                if f.name not in route.path_fields]
+        if any(REQUIRED in behaviors(f) for f in free):
+            body["required"] = True  # no body leaves a REQUIRED field missing
         return {"description": description, **body} if description else body
 
-    def responses(self, route: Route) -> Json:
-        error = {"description": "The call failed: a google.rpc.Status; the HTTP status follows "
-                 "from its code.", "content": {"application/json": {"schema": ref(STATUS)}}}
+    def responses(self, route: Route, secured: bool) -> Json:
+        def error(description: str) -> Json:
+            return {"description": description,
+                    "content": {"application/json": {"schema": ref(STATUS)}}}
+
+        errors = {str(status): error(text) for status, text in _ERRORS
+                  if secured or status not in (401, 403)}
+        errors["default"] = error("Any other failure: a google.rpc.Status; the HTTP status "
+                                  "follows from its code.")
         status = 200 if route.server_streaming else self.options.success_status.get(
             route.method, 200
         )
         if status == 204:
-            return {"204": {"description": "Success: no content."}, "default": error}
+            return {"204": {"description": "Success: no content."}, **errors}
         twin = self.options.emit_unpopulated
         description = "Success."
         schema: Json | None = None  # None: a raw google.api.HttpBody
@@ -246,10 +307,27 @@ class _Builder:
                     '"event: error" and "data: <google.rpc.Status JSON>".',
                 }},
             }
-        return {str(status): {"description": description, "content": content}, "default": error}
+        return {str(status): {"description": description, "content": content}, **errors}
 
 
 _Param = tuple[Variable | Wildcard | DeepWildcard, str]  # a path segment and its parameter name
+# Every status the gateway itself may answer with (google/rpc/code.proto's table), each with
+# a google.rpc.Status body; 401/403 only on operations that need a caller.
+_ERRORS: Final = (
+    (400, "INVALID_ARGUMENT (the request breaks the contract: a google.rpc.BadRequest names "
+          "each field and rule), FAILED_PRECONDITION or OUT_OF_RANGE."),
+    (401, "UNAUTHENTICATED: no valid credential."),
+    (403, "PERMISSION_DENIED: the caller lacks a role or scope."),
+    (404, "NOT_FOUND."),
+    (409, "ALREADY_EXISTS or ABORTED."),
+    (413, "The request body is larger than the gateway accepts."),
+    (415, "The request body is not application/json."),
+    (429, "RESOURCE_EXHAUSTED: rate limited (Retry-After says when to come back)."),
+    (500, "INTERNAL, UNKNOWN or DATA_LOSS."),
+    (501, "UNIMPLEMENTED."),
+    (503, "UNAVAILABLE: no healthy backend, or the circuit is open."),
+    (504, "DEADLINE_EXCEEDED."),
+)
 
 
 def _openapi_path(
@@ -258,7 +336,8 @@ def _openapi_path(
     """`/v1/{name=shelves/*}:get` -> `/v1/{name}:get`; anonymous `*`/`**` become parameters.
 
     When another route already has this path and method, the first parameter is renamed
-    `{name_1}` (then `_2`, ...), as grpc-gateway's openapiv2 does.
+    `{name_1}` (then `_2`, ...), as grpc-gateway's openapiv2 does. A nested field's
+    variable is named without dots (`{user.id}` -> `{user_id}`; its description names the field).
     """
     taken = {v.field_path for v in route.template.variables}
     parts: list[str] = []
@@ -268,13 +347,27 @@ def _openapi_path(
         if isinstance(segment, Literal):
             parts.append(segment.text)
             continue
-        name = segment.field_path if isinstance(segment, Variable) else _fresh("wildcard", taken)
+        if isinstance(segment, Variable):
+            name = _parameter_name(segment.field_path, taken)
+        else:
+            name = _fresh("wildcard", taken)
         params.append((segment, name))
         where.append(len(parts))
         parts.append("{" + name + "}")
     verb = f":{route.template.verb}" if route.template.verb else ""
     path = "/" + "/".join(parts) + verb
     method = route.http_method.lower()
+    # One path item per URL shape (OpenAPI: templated paths that differ only in their
+    # parameter names are the same path), so that it lists every method the URL allows.
+    shape = _TEMPLATED.sub("{}", path)
+    same = next((p for p in paths if p != path and _TEMPLATED.sub("{}", p) == shape
+                 and method not in paths[p]), None)
+    if same is not None:
+        names = _TEMPLATED.findall(same)
+        for index, ((segment, _), name) in enumerate(zip(params, names, strict=True)):
+            params[index] = (segment, name)
+            parts[where[index]] = "{" + name + "}"
+        path = same
     if method in paths.get(path, {}):
         if not params:
             raise ConfigError(f"{route}: another route has the same OpenAPI path {path}")
@@ -287,6 +380,29 @@ def _openapi_path(
             path = "/" + "/".join(parts) + verb
         params[0] = (segment, renamed)
     return path, params
+
+
+def _filled_mask(route: Route) -> tuple[str, ...]:
+    """A PATCH whose update_mask the gateway fills from the body's keys: the document leaves
+    the mask out of the query (still accepted), since a mask naming a field the body does not
+    set is a rule across query and body that a schema cannot state."""
+    if (route.http_method == "PATCH" and route.body not in (None, "*")
+            and "update_mask" in route.input.fields_by_name
+            and "update_mask" not in route.path_fields):
+        return ("update_mask",)
+    return ()
+
+
+def _parameter_name(field_path: str, taken: set[str]) -> str:
+    """A nested field's parameter without dots (`{user.id}` -> `{user_id}`): RFC 6570 reads
+    a dot as an operator, and URI-template tools (schemathesis among them) trip over it."""
+    if "." not in field_path:
+        return field_path
+    name = field_path.replace(".", "_")
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
 
 
 def _fresh(stem: str, taken: set[str]) -> str:
@@ -321,10 +437,26 @@ def _anonymous(segment: Variable | Wildcard | DeepWildcard, name: str) -> Json:
             "description": f"{what}; the gateway does not read its value."}
 
 
+_DOT_NOTE = "A value that is `.` or `..` (or has one between `/`) is refused."
+
+
+def _without_control(text: Json, keywords: Json) -> Json:
+    """A text parameter's schema (its type's, then its field rules' keywords) that also says
+    what values.py refuses: no control character (C0, DEL, C1). A type's own pattern (int64
+    digits, a duration) admits none already; a rule's pattern stays, and both must hold."""
+    schema = {**text, **keywords}
+    if schema.get("type") == "string" and "enum" not in schema:
+        if "pattern" in keywords:
+            schema["allOf"] = [{"pattern": NO_CONTROL_PATTERN}]
+        elif "pattern" not in text:
+            schema["pattern"] = NO_CONTROL_PATTERN
+    return schema
+
+
 def _parameter(name: str, where: str, schema: Json, notes: Sequence[str],
                item: FieldDescriptor) -> Json:
     parameter: Json = {"name": name, "in": where}
-    if where == "path":
+    if where == "path" or REQUIRED in behaviors(item):
         parameter["required"] = True
     description = join(*notes)
     if description:
@@ -335,11 +467,16 @@ def _parameter(name: str, where: str, schema: Json, notes: Sequence[str],
     return parameter
 
 
+_ONE_SEGMENT = r"[^/\x00-\x1f\x7f-\x9f]+"
+_SEGMENTS = r"[^\x00-\x1f\x7f-\x9f]*"
+
+
 def _regex(part: Part) -> str:
     # ECMA 262, as OpenAPI's "pattern"; "*" is one segment, "**" any number of them.
     if isinstance(part, Literal):
         return _REGEX_SPECIAL.sub(r"\\\1", part.text)
-    return "[^/]+" if isinstance(part, Wildcard) else ".*"
+    # Neither takes a control character (values.py refuses them in any decoded value).
+    return _ONE_SEGMENT if isinstance(part, Wildcard) else _SEGMENTS
 
 
 def _leaf(message: Descriptor, field_path: str) -> FieldDescriptor:

@@ -1,5 +1,8 @@
-"""JSON schemas of messages, enums and well-known types in the proto3 JSON mapping, as
-components of an OpenAPI 3.0 document. Pure: stdlib and protobuf only.
+"""JSON schemas (2020-12) of messages, enums and well-known types in the proto3 JSON mapping,
+as components of an OpenAPI 3.1 document, with the request contract: `required` from
+REQUIRED, `readOnly` / `writeOnly` from OUTPUT_ONLY / INPUT_ONLY, buf.validate rules as
+keywords, `null` where the parser takes it (a field that may hold its default), and
+`additionalProperties: false` where unknown fields are refused. Pure: stdlib and protobuf only.
 """
 
 from __future__ import annotations
@@ -12,6 +15,19 @@ from typing import Any, Final
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
+from gateway.transcode.openapi_rules import (
+    INPUT_ONLY,
+    OUTPUT_ONLY,
+    REQUIRED,
+    RuleReader,
+    behaviors,
+    default_passes,
+    enum_names,
+    map_keywords,
+    repeated_keywords,
+    value_keywords,
+)
+
 __all__ = ["ANY", "STATUS", "WKT", "Json", "JsonSchemas", "join", "ref"]
 
 Json = dict[str, Any]
@@ -23,8 +39,8 @@ _REPLY_SUFFIX: Final = "-Reply"  # "-" cannot occur in a proto name, so twins ne
 _T = FieldDescriptor
 _INT32: Final[Json] = {"type": "integer", "format": "int32"}
 _UINT32: Final[Json] = {"type": "integer", "format": "uint32", "minimum": 0, "maximum": 2**32 - 1}
-_INT64: Final[Json] = {"type": "string", "format": "int64"}
-_UINT64: Final[Json] = {"type": "string", "format": "uint64"}
+_INT64: Final[Json] = {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"}
+_UINT64: Final[Json] = {"type": "string", "format": "uint64", "pattern": "^[0-9]+$"}
 _NON_FINITE: Final = 'NaN and infinities are the JSON strings "NaN", "Infinity", "-Infinity".'
 _SCALARS: Final[Mapping[int, Json]] = MappingProxyType({
     _T.TYPE_INT32: _INT32, _T.TYPE_SINT32: _INT32, _T.TYPE_SFIXED32: _INT32,
@@ -90,10 +106,16 @@ class JsonSchemas:
     """The schemas of one document and the components they refer to; mutable while that
     document is built, never shared."""
 
-    def __init__(self, comments: Mapping[str, str], *, use_proto_names: bool) -> None:
+    def __init__(self, comments: Mapping[str, str], *, use_proto_names: bool,
+                 rules: RuleReader | None = None, closed: bool = False) -> None:
         self.comments = comments
         self.use_proto_names = use_proto_names
+        self.rules = rules
+        self.closed = closed  # unknown body fields are refused: additionalProperties false
         self.components: dict[str, Json] = copy.deepcopy(dict(_FIXED))
+
+    def field_rules(self, item: FieldDescriptor) -> Json:
+        return self.rules.rules(item) if self.rules is not None else {}
 
     def key(self, item: FieldDescriptor) -> str:
         return item.name if self.use_proto_names else item.json_name
@@ -111,18 +133,40 @@ class JsonSchemas:
 
     def field_schema(self, item: FieldDescriptor, *, twin: bool, described: bool = True) -> Json:
         entry = item.message_type
+        rules = {} if twin else self.field_rules(item)  # a reply twin: what is printed
         if entry is not None and _is_map(item):
             key, value = entry.fields_by_name["key"], entry.fields_by_name["value"]
-            schema: Json = {"type": "object", "additionalProperties": self.value(value, twin)}
+            keywords, key_rules, value_rules = map_keywords(rules)
+            schema: Json = {"type": "object", "additionalProperties": _constrained(
+                self.value(value, twin), value_keywords(value_rules)), **keywords}
             if key.type != _T.TYPE_STRING:
                 kind = _SCALARS[key.type].get("format", "bool")
                 schema["description"] = f"Keys are {kind} values written as JSON strings."
+            elif value_keywords(key_rules):
+                schema["propertyNames"] = value_keywords(key_rules)
         elif item.is_repeated:
-            schema = {"type": "array", "items": self.value(item, twin)}
+            keywords, item_rules = repeated_keywords(rules)
+            element = _constrained(self.value(item, twin), value_keywords(item_rules))
+            names = enum_names(item.enum_type, item_rules) if item.enum_type else None
+            if names is not None:
+                element = {"allOf": [element], "enum": names}
+            schema = {"type": "array", "items": element, **keywords}
         else:
-            schema = self.value(item, twin)
+            schema = _constrained(self.value(item, twin), value_keywords(rules))
+            names = enum_names(item.enum_type, rules) if item.enum_type else None
+            if names is not None:
+                schema = {"allOf": [schema], "enum": names}
         if not described:
             return schema
+        found = behaviors(item)
+        if REQUIRED in found and not twin:
+            schema = _not_default(item, schema)
+        if not twin and REQUIRED not in found and default_passes(rules):
+            schema = _nullable(schema)  # proto3 JSON: null is the default value
+        if OUTPUT_ONLY in found:
+            schema = {**_wrapped_ref(schema), "readOnly": True}
+        if INPUT_ONLY in found:
+            schema = {**_wrapped_ref(schema), "writeOnly": True}
         notes = [self.comments.get(item.full_name, "")]
         oneof = item.containing_oneof
         if oneof is not None and not _proto3_optional(item):
@@ -135,8 +179,7 @@ class JsonSchemas:
             return self.message_value(item.message_type, twin)
         if item.enum_type is not None:
             if item.enum_type.full_name == "google.protobuf.NullValue":
-                return {"type": "string", "nullable": True, "enum": [None],
-                        "description": "Always null."}  # OpenAPI 3.0 has no null type
+                return {"type": "null", "description": "Always null."}
             name = item.enum_type.full_name
             if name not in self.components:
                 self.components[name] = _described(
@@ -154,16 +197,18 @@ class JsonSchemas:
             return ref(name)
         wrapped = _wrapped(message)
         if wrapped is not None:
-            return {**self.value(wrapped, twin), "nullable": True}
+            return _nullable(self.value(wrapped, twin))
         key = name + _REPLY_SUFFIX if twin else name
         if key not in self.components:
             self.components[key] = {}  # a placeholder: recursive types refer to it meanwhile
             self.components[key] = self.message_schema(message, frozenset(), twin=twin)
         return ref(key)
 
-    def message_schema(self, message: Descriptor, skip: frozenset[str], *, twin: bool) -> Json:
+    def message_schema(self, message: Descriptor, skip: frozenset[str], *, twin: bool,
+                       partial: bool = False) -> Json:
         """The object schema of `message`; the dotted field paths in `skip` are left out (the
-        properties on their way are inlined). `twin`: a reply printed with emit_unpopulated."""
+        properties on their way are inlined). `twin`: a reply printed with emit_unpopulated.
+        `partial`: an update's resource, whose REQUIRED fields the mask may leave out."""
         properties: Json = {}
         required: list[str] = []
         for item in message.fields:
@@ -178,11 +223,20 @@ class JsonSchemas:
                 )
             else:
                 properties[key] = self.field_schema(item, twin=twin)
-            if twin and not item.has_presence:
+            # a reply twin lists what the renderer always prints; otherwise REQUIRED fields,
+            # and fields whose rules refuse the default that an absent field holds
+            if (not item.has_presence) if twin else not partial and (
+                    REQUIRED in behaviors(item) or (
+                        not item.has_presence
+                        and not default_passes(self.field_rules(item), sent=False))):
                 required.append(key)
         schema: Json = {"type": "object", "properties": properties}
         if required:
             schema["required"] = required
+        if self.closed:
+            schema["additionalProperties"] = False
+        if partial and any(REQUIRED in behaviors(f) for f in message.fields):
+            schema["minProperties"] = 1  # an empty update replaces all, REQUIRED ones too
         notes = [self.comments.get(message.full_name, "")]
         if twin:
             notes.append("As a reply: fields without presence are always present.")
@@ -198,8 +252,8 @@ class JsonSchemas:
 
 def _described(schema: Json, notes: Sequence[str], *, deprecated: bool,
                replace: bool = False) -> Json:
-    """`schema` with a description (and deprecation); a $ref is wrapped in allOf, since
-    OpenAPI 3.0 ignores the siblings of a $ref."""
+    """`schema` with a description (and deprecation); a $ref is wrapped in allOf, so that
+    tools that still read $ref alone (as OpenAPI 3.0 did) keep the description."""
     text = join(*notes)
     if not text and not deprecated:
         return schema
@@ -209,6 +263,54 @@ def _described(schema: Json, notes: Sequence[str], *, deprecated: bool,
     if deprecated:
         schema["deprecated"] = True
     return schema
+
+
+def _not_default(item: FieldDescriptor, schema: Json) -> Json:
+    """REQUIRED: a field without presence that holds its default is missing, so the default
+    is not a valid value (an empty list, map or string; zero; false)."""
+    if item.is_repeated:
+        count = "minProperties" if _is_map(item) else "minItems"
+        return {**schema, count: max(1, schema.get(count, 0))}
+    if item.has_presence:
+        return schema  # a message or optional field: present is enough
+    if item.type == _T.TYPE_STRING or item.type == _T.TYPE_BYTES:
+        return {**schema, "minLength": max(1, schema.get("minLength", 0))}
+    if item.type == _T.TYPE_BOOL:
+        return {**schema, "const": True}
+    if item.enum_type is not None:
+        return {"allOf": [schema], "not": {"const": item.enum_type.values[0].name}}
+    if "minimum" in schema and schema["minimum"] > 0:
+        return schema
+    zero: object = "0" if schema.get("type") == "string" else 0
+    return {**schema, "not": {"const": zero}}
+
+
+def _wrapped_ref(schema: Json) -> Json:
+    return {"allOf": [schema]} if "$ref" in schema else dict(schema)
+
+
+def _constrained(schema: Json, keywords: Json) -> Json:
+    """A value schema with rule keywords (a reference is wrapped: they apply to its value)."""
+    if not keywords:
+        return schema
+    if "$ref" in schema:
+        return {"allOf": [schema], **keywords}
+    return {**schema, **keywords}
+
+
+def _nullable(schema: Json) -> Json:
+    """`schema` or JSON null (2020-12 has a null type; OpenAPI 3.1 dropped `nullable`)."""
+    kind = schema.get("type")
+    if kind is None:
+        if not {"$ref", "allOf", "anyOf"} & set(schema):
+            return schema  # any JSON value already
+        return {"anyOf": [schema, {"type": "null"}]}
+    if isinstance(kind, list) or kind == "null":
+        return schema
+    nullable = {**schema, "type": [kind, "null"]}
+    if "enum" in nullable:
+        nullable["enum"] = [*nullable["enum"], None]
+    return nullable
 
 
 def join(*texts: str) -> str:

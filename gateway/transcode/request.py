@@ -17,7 +17,13 @@ from google.protobuf.descriptor_pool import DescriptorPool
 from google.protobuf.message import Message
 
 from gateway.errors import ConfigError, InvalidArgument
-from gateway.transcode.bindings import PathVariable, put_value, resolve_path
+from gateway.transcode.bindings import (
+    PathBodyConflict,
+    PathVariable,
+    put_path_value,
+    put_value,
+    resolve_path,
+)
 from gateway.transcode.coerce import (
     FieldPlan,
     JsonObject,
@@ -50,6 +56,7 @@ class DecodeOptions:
     # ListValue count twice, as they nest twice as deep in the binary message.
     max_json_depth: int = 64
     allow_dot_segments: bool = False  # "." / ".." as path values (values.py)
+    path_body_conflict: PathBodyConflict = "path_wins"
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_json_depth <= _MAX_DEPTH_LIMIT:
@@ -73,8 +80,9 @@ class RequestDecoder:
       names are a 400 unless `ignore_unknown_query`. With `body: "*"` no query parameter
       names a field (http.proto rule 2), so every one is unknown.
     - A query parameter naming a field the path binds or the body carries is a 400, not
-      silently dropped as grpc-gateway does. A body field that the path also binds is a 400
-      naming the field (grpc-gateway lets the path win, Envoy the body).
+      silently dropped as grpc-gateway does. A body field that the path also binds may repeat
+      the path's value; another value is replaced by the path's (`path_body_conflict:
+      path_wins`, as grpc-gateway and Envoy) or is a 400 naming the field (`reject`).
     - Body: `*` is the whole message, `field` is that field's JSON value; an empty body reads
       as no fields (grpc-gateway, Envoy). A non-empty body on a rule without `body` is a 400
       (grpc-gateway ignores it). google.api.HttpBody takes the raw bytes and Content-Type.
@@ -139,12 +147,7 @@ class RequestDecoder:
             text = bindings.get(variable.field_path)
             if text is None:
                 raise InvalidArgument(f"missing path variable {variable.field_path}")
-            put_value(
-                root,
-                variable.chain,
-                variable.coerce(text, variable.field_path),
-                variable.field_path,
-            )
+            put_path_value(root, variable, text, self.options.path_body_conflict)
         query_set = self._merge_query(root, query)
         check_json(root, self.root, self.messages, self.options.max_json_depth)
         message = self.message_class()

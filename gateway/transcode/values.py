@@ -24,6 +24,8 @@ from gateway.errors import InvalidArgument
 from gateway.transcode.httpinput import quote
 
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# The same rule as a JSON Schema (ECMA-262) pattern, for the OpenAPI document's text parameters.
+NO_CONTROL_PATTERN: Final = r"^[^\x00-\x1f\x7f-\x9f]*$"
 _DOT_SEGMENT: Final = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from openapi_spec_validator import validate
 
 from gateway import app
 from gateway.demo import DEMO_API_KEY, demo_config, mint_demo_token
@@ -56,3 +57,23 @@ async def test_demo_overview_with_the_api_key(demo: tuple[aiohttp.ClientSession,
         overview = await r.json()
     assert overview["profile"]["id"] == "u-1001"
     assert int(overview["unread"]["unreadCount"]) >= 2
+
+
+async def test_demo_document_offers_authorize_and_the_token_works(
+        demo: tuple[aiohttp.ClientSession, str]) -> None:
+    """What Swagger UI's "Authorize" does: read securitySchemes, send the scheme's header."""
+    http, base = demo
+    async with http.get(f"{base}/openapi.json") as r:
+        document = await r.json()
+    validate(document)
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerAuth"]["scheme"] == "bearer"
+    assert schemes["apiKey"] == {**schemes["apiKey"], "in": "header", "name": "x-api-key"}
+    create = document["paths"]["/v1/users"]["post"]
+    assert {"bearerAuth": []} in create["security"]
+    assert "security" not in document["paths"]["/v1/users/{id}"]["get"]  # public read
+    token = mint_demo_token("u-1001", ["admin"])
+    assert schemes["bearerAuth"]["type"] == "http"  # so the header is "Authorization: Bearer"
+    async with http.post(f"{base}/v1/users", json={"email": "swagger@example.com"},
+                         headers={"Authorization": f"Bearer {token}"}) as r:
+        assert r.status == 201

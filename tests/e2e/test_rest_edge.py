@@ -81,6 +81,30 @@ async def test_patch_fills_update_mask_from_body_keys(stack: Stack) -> None:
     assert list(request.update_mask.paths) == ["display_name"]
 
 
+async def test_patch_body_may_repeat_the_path_and_the_path_wins(stack: Stack) -> None:
+    # GET -> edit -> PATCH sends the id back; another id in the body loses to the path's.
+    for body_id in ("u-1002", "u-1003"):
+        async with stack.http.patch(stack.url("/v1/users/u-1002"), headers=JSON_HEADERS,
+                                    json={"id": body_id, "displayName": "Grace"}) as r:
+            assert r.status == 200, await r.text()
+            assert (await r.json())["id"] == "u-1002"
+        record = stack.backends["users"].faults.calls_to("/users.v1.Users/UpdateUser")[-1]
+        request: Any = record.request
+        assert (request.user.id, list(request.update_mask.paths)) == ("u-1002", ["display_name"])
+
+
+async def test_path_body_conflict_reject_names_the_field() -> None:
+    async with running_stack(transcoding={"path_body_conflict": "reject"}) as stack:
+        async with stack.http.patch(stack.url("/v1/users/u-1002"), headers=JSON_HEADERS,
+                                    json={"id": "u-1003", "displayName": "Grace"}) as r:
+            assert r.status == 400
+            assert "user.id is set by both the path and the body" in (await r.json())["message"]
+        assert stack.backends["users"].faults.calls_to("/users.v1.Users/UpdateUser") == ()
+        async with stack.http.patch(stack.url("/v1/users/u-1002"), headers=JSON_HEADERS,
+                                    json={"id": "u-1002", "displayName": "Grace"}) as r:
+            assert r.status == 200, await r.text()
+
+
 async def test_custom_verb_with_body(stack: Stack) -> None:
     async with stack.http.post(stack.url("/v1/orders/o-5004:cancel"), headers=JSON_HEADERS,
                                json={"reason": "changed my mind"}) as r:

@@ -1,5 +1,6 @@
-"""OpenAPI 3.0.3 document: concrete operations and schemas of the demo protos, and a structural
-validator (refs resolve, path parameters match, operationIds are unique) run over all of it."""
+"""OpenAPI 3.1 document: concrete operations and schemas of the demo protos, and a structural
+validator (refs resolve, path parameters match, operationIds are unique) run over all of it,
+besides openapi-spec-validator."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2, json_format
+from openapi_spec_validator import validate as validate_spec
 
 from gateway.errors import ConfigError
 from gateway.transcode.jsonrender import RenderOptions, compile_renderer
@@ -19,12 +21,21 @@ from gateway.transcode.openapi import OpenApiOptions, build_openapi
 from gateway.transcode.request import compile_request_decoder
 from gateway.transcode.routes import compile_routes
 from gateway.transcode.schema import Schema, load_schema
+from gateway.transcode.values import NO_CONTROL_PATTERN as NO_CONTROL
 
 Json = dict[str, Any]
 REF = "#/components/schemas/"
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
-TYPES = {"string", "integer", "number", "boolean", "object", "array"}
+TYPES = {"string", "integer", "number", "boolean", "object", "array", "null"}
 DELETE_204 = OpenApiOptions(success_status={"/users.v1.Users/DeleteUser": 204})
+# the gateway's own error statuses on a public operation (401/403 only where a caller is needed)
+INT64 = {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"}  # proto3 JSON: a string
+UINT64 = {"type": "string", "format": "uint64", "pattern": "^[0-9]+$"}
+ERRORS = ["400", "404", "409", "413", "415", "429", "500", "501", "503", "504"]
+# A path segment's pattern: anything but "/" and the control characters values.py refuses.
+SEGMENT = r"[^/\x00-\x1f\x7f-\x9f]+"
+SEGMENTS = r"[^\x00-\x1f\x7f-\x9f]*"  # "**": any number of segments
+DOT_NOTE = "A value that is `.` or `..` (or has one between `/`) is refused."
 
 
 # -- a small structural validator --------------------------------------------------------------
@@ -44,13 +55,15 @@ def _refs(node: object) -> Iterator[str]:
 
 def _check_schema(schema: Json, where: str) -> None:
     assert isinstance(schema, dict), where
-    if "$ref" in schema:  # OpenAPI 3.0 ignores siblings of $ref: they would be lost
+    if "$ref" in schema:  # tools that read OpenAPI 3.0 ignore siblings of $ref: kept bare
         assert set(schema) == {"$ref"}, f"{where}: $ref with siblings {sorted(schema)}"
         return
+    assert "nullable" not in schema, f"{where}: OpenAPI 3.1 has a null type instead"
     if "type" in schema:
-        assert schema["type"] in TYPES, where
+        kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        assert kinds and set(kinds) <= TYPES, where
     else:
-        assert "nullable" not in schema and "format" not in schema, where
+        assert "format" not in schema, where
     if schema.get("type") == "array":
         _check_schema(schema["items"], f"{where}[]")
     for name, value in schema.get("properties", {}).items():
@@ -59,8 +72,9 @@ def _check_schema(schema: Json, where: str) -> None:
         assert name in schema.get("properties", {}), f"{where}: required {name} is no property"
     if isinstance(schema.get("additionalProperties"), dict):
         _check_schema(schema["additionalProperties"], f"{where}{{}}")
-    for index, part in enumerate(schema.get("allOf", [])):
-        _check_schema(part, f"{where}.allOf[{index}]")
+    for combinator in ("allOf", "anyOf"):
+        for index, part in enumerate(schema.get(combinator, [])):
+            _check_schema(part, f"{where}.{combinator}[{index}]")
     if "enum" in schema:
         assert schema["enum"], where
     if "pattern" in schema:
@@ -68,8 +82,8 @@ def _check_schema(schema: Json, where: str) -> None:
 
 
 def validate(doc: Json) -> None:
-    """Structural checks of an OpenAPI 3.0.3 document (no network, no validator package)."""
-    assert doc["openapi"] == "3.0.3"
+    """Structural checks of an OpenAPI 3.1 document, then openapi-spec-validator's."""
+    assert doc["openapi"] == "3.1.0"
     assert doc["info"]["title"] and doc["info"]["version"]
     schemas = doc["components"]["schemas"]
     for ref in _refs(doc):
@@ -104,6 +118,7 @@ def validate(doc: Json) -> None:
                 for media, content in response.get("content", {}).items():
                     _check_schema(content["schema"], f"{where} {media}")
     assert len(operation_ids) == len(set(operation_ids)), "operationIds are not unique"
+    validate_spec(doc)
 
 
 # -- fixtures and helpers ----------------------------------------------------------------------
@@ -134,8 +149,24 @@ def component(doc: Json, name: str) -> Json:
 
 
 def prop(doc: Json, message: str, key: str) -> Json:
-    found: Json = component(doc, message)["properties"][key]
-    return found
+    """A property's schema as the proto3 JSON mapping has it, without the JSON null that a
+    field which may hold its default also takes (test_null_where_the_parser_takes_it)."""
+    return non_null(component(doc, message)["properties"][key])
+
+
+def non_null(schema: Json) -> Json:
+    if "anyOf" in schema and schema["anyOf"][-1] == {"type": "null"}:
+        inner = dict(schema["anyOf"][0])
+        rest = {k: v for k, v in schema.items() if k != "anyOf"}
+        if "$ref" in inner:
+            return {"allOf": [inner], **rest} if rest else inner
+        return {**inner, **rest}
+    kinds = schema.get("type")
+    if isinstance(kinds, list) and "null" in kinds and len(kinds) == 2:
+        schema = {**schema, "type": next(k for k in kinds if k != "null")}
+        if "enum" in schema:
+            schema["enum"] = [v for v in schema["enum"] if v is not None]
+    return schema
 
 
 def unwrap(schema: Json) -> Json:
@@ -239,7 +270,9 @@ def _sample(schema: Json) -> str:
 def _concrete(path: str, operation: Json) -> str:
     for param in params(operation, "path").values():
         pattern = param["schema"].get("pattern", "^x$")[1:-1]
-        value = re.sub(r"\\(.)", r"\1", re.sub(r"\[\^/\]\+|\.\*", "x", pattern))
+        for segments in (SEGMENT, SEGMENTS, ".*"):
+            pattern = pattern.replace(segments, "x")
+        value = re.sub(r"\\(.)", r"\1", pattern)
         path = path.replace("{" + param["name"] + "}", value)
     return path
 
@@ -284,8 +317,10 @@ def test_get_user(doc: Json) -> None:
         "GetUser returns one user by id; NOT_FOUND names the id when it does not exist."
     )
     assert params(get, "path") == {"id": {
-        "name": "id", "in": "path", "required": True, "description": "The user's id.",
-        "schema": {"type": "string"},
+        "name": "id", "in": "path", "required": True,
+        "description": f"The user's id.\n\n{DOT_NOTE}",
+        # its buf.validate rule, and no control character (values.py refuses them)
+        "schema": {"type": "string", "maxLength": 64, "pattern": NO_CONTROL},
     }}
     assert params(get) == {}
     assert "requestBody" not in get
@@ -303,7 +338,8 @@ def test_list_users_query_parameters(schema: Schema, use_proto_names: bool,
                         OpenApiOptions(use_proto_names=use_proto_names))
     query = params(op(doc, "get", "/v1/users"))
     assert list(query) == names
-    assert query[names[0]]["schema"] == {"type": "integer", "format": "int32"}
+    assert query[names[0]]["schema"] == {"type": "integer", "format": "int32",
+                                         "minimum": 0, "maximum": 100}  # buf.validate
     assert query[names[1]]["description"] == (
         "The next_page_token of a previous reply, or empty for the first page."
     )
@@ -319,14 +355,20 @@ def test_create_user_body_is_the_user_field(doc: Json) -> None:
     assert create["requestBody"]["description"] == (
         "The user to create; id, state and times are set by the service."
     )
-    assert list(create["responses"]) == ["200", "default"]
+    assert list(create["responses"]) == ["200", *ERRORS, "default"]
 
 
 def test_update_user_patch_binds_user_id(doc: Json) -> None:
-    update = op(doc, "patch", "/v1/users/{user.id}")
-    assert params(update, "path")["user.id"]["schema"] == {"type": "string"}
-    # the update_mask is neither path nor body: a query parameter in its JSON (string) form
-    assert params(update)["updateMask"]["schema"]["type"] == "string"
+    # one path item per URL shape, so the item lists every method the URL allows; a nested
+    # field's variable takes the item's name (or, alone, a name without dots: RFC 6570)
+    update = op(doc, "patch", "/v1/users/{id}")
+    user_id = params(update, "path")["id"]
+    assert user_id["schema"] == {"type": "string", "pattern": NO_CONTROL}
+    assert "Sets field `user.id`." in user_id["description"]
+    assert set(doc["paths"]["/v1/users/{id}"]) == {"get", "patch", "delete"}
+    # the update_mask is filled from the body's keys: not offered in the query (a mask naming
+    # a field the body leaves out is a rule across query and body that no schema states)
+    assert "updateMask" not in params(update)
     body = json_schema(update["requestBody"])
     # the decoder rejects user.id in the body as well as the path: the body schema leaves it out
     assert "id" not in body["properties"]
@@ -350,7 +392,7 @@ def test_configured_201(schema: Schema) -> None:
     options = OpenApiOptions(success_status={"/users.v1.Users/CreateUser": 201})
     doc = build_openapi(schema, compile_routes(schema), options)
     responses = op(doc, "post", "/v1/users")["responses"]
-    assert list(responses) == ["201", "default"]
+    assert list(responses) == ["201", *ERRORS, "default"]
     assert json_schema(responses["201"]) == ref("users.v1.User")
 
 
@@ -362,23 +404,27 @@ def test_user_schema(doc: Json) -> None:
         "id", "email", "displayName", "state", "roles", "tags", "address", "labels",
         "createTime", "updateTime",
     ]
-    assert "required" not in user
+    assert user["required"] == ["email"]  # google.api.field_behavior REQUIRED
     create_time = prop(doc, "users.v1.User", "createTime")
     assert (create_time["type"], create_time["format"]) == ("string", "date-time")
     assert create_time["description"].startswith("When the user was created.")
     roles = prop(doc, "users.v1.User", "roles")
-    assert roles["type"] == "array" and roles["items"] == ref("users.v1.Role")
+    assert roles["type"] == "array" and unwrap(roles["items"]) == ref("users.v1.Role")
+    assert roles["items"]["enum"] == ["ROLE_MEMBER", "ROLE_ADMIN"]  # not_in: [0]
     assert component(doc, "users.v1.Role")["enum"] == ["ROLE_UNSPECIFIED", "ROLE_MEMBER",
                                                        "ROLE_ADMIN"]
-    assert prop(doc, "users.v1.User", "labels") == {
-        "type": "object", "additionalProperties": {"type": "string"},
+    assert prop(doc, "users.v1.User", "labels") == {  # with its buf.validate map rules
+        "type": "object", "additionalProperties": {"type": "string", "maxLength": 256},
+        "maxProperties": 20, "propertyNames": {"minLength": 1, "maxLength": 63},
         "description": "Arbitrary key/value labels.",
     }
     address = prop(doc, "users.v1.User", "address")
     assert unwrap(address) == ref("users.v1.Address")
     assert address["description"] == "Postal address, if known."
     assert prop(doc, "users.v1.User", "email") == {
-        "type": "string", "description": "Unique sign-in email."
+        "type": "string", "format": "email", "maxLength": 254,
+        "minLength": 1,  # REQUIRED: the empty string is missing
+        "description": "Unique sign-in email.",
     }
 
 
@@ -453,14 +499,14 @@ NON_FINITE = 'NaN and infinities are the JSON strings "NaN", "Infinity", "-Infin
     ("key", "expected"),
     [
         ("int32Value", {"type": "integer", "format": "int32"}),
-        ("int64Value", {"type": "string", "format": "int64"}),
+        ("int64Value", INT64),
         ("uint32Value", {"type": "integer", "format": "uint32", "minimum": 0}),
-        ("uint64Value", {"type": "string", "format": "uint64"}),
-        ("sint64Value", {"type": "string", "format": "int64"}),
+        ("uint64Value", UINT64),
+        ("sint64Value", INT64),
         ("fixed32Value", {"type": "integer", "format": "uint32"}),
-        ("fixed64Value", {"type": "string", "format": "uint64"}),
+        ("fixed64Value", UINT64),
         ("sfixed32Value", {"type": "integer", "format": "int32"}),
-        ("sfixed64Value", {"type": "string", "format": "int64"}),
+        ("sfixed64Value", INT64),
         ("floatValue", {"type": "number", "format": "float"}),
         ("doubleValue", {"type": "number", "format": "double"}),
         ("boolValue", {"type": "boolean"}),
@@ -470,24 +516,24 @@ NON_FINITE = 'NaN and infinities are the JSON strings "NaN", "Infinity", "-Infin
         ("fieldMask", {"type": "string"}),
         ("structValue", {"type": "object"}),
         ("listValue", {"type": "array", "items": {}}),
-        ("wrappedString", {"type": "string", "nullable": True}),
-        ("wrappedInt64", {"type": "string", "format": "int64", "nullable": True}),
-        ("wrappedUint64", {"type": "string", "format": "uint64", "nullable": True}),
-        ("wrappedInt32", {"type": "integer", "format": "int32", "nullable": True}),
-        ("wrappedUint32", {"type": "integer", "format": "uint32", "nullable": True}),
-        ("wrappedBool", {"type": "boolean", "nullable": True}),
-        ("wrappedDouble", {"type": "number", "format": "double", "nullable": True}),
-        ("wrappedFloat", {"type": "number", "format": "float", "nullable": True}),
-        ("wrappedBytes", {"type": "string", "format": "byte", "nullable": True}),
+        ("wrappedString", {"type": "string"}),
+        ("wrappedInt64", INT64),
+        ("wrappedUint64", UINT64),
+        ("wrappedInt32", {"type": "integer", "format": "int32"}),
+        ("wrappedUint32", {"type": "integer", "format": "uint32"}),
+        ("wrappedBool", {"type": "boolean"}),
+        ("wrappedDouble", {"type": "number", "format": "double"}),
+        ("wrappedFloat", {"type": "number", "format": "float"}),
+        ("wrappedBytes", {"type": "string", "format": "byte"}),
         ("customJSON", {"type": "string"}),
         ("optionalInt32", {"type": "integer", "format": "int32"}),
-        ("repeatedInt64", {"type": "array", "items": {"type": "string", "format": "int64"}}),
+        ("repeatedInt64", {"type": "array", "items": INT64}),
         ("repeatedColor", {"type": "array", "items": ref("testing.v1.Color")}),
         ("repeatedNested", {"type": "array", "items": ref("testing.v1.Nested")}),
         ("stringMap", {"type": "object", "additionalProperties": {"type": "string"}}),
         ("nestedMap", {"type": "object", "additionalProperties": ref("testing.v1.Nested")}),
         ("boolMap", {"type": "object",
-                     "additionalProperties": {"type": "string", "format": "int64"}}),
+                     "additionalProperties": INT64}),
     ],
 )
 def test_kitchen_field_follows_the_proto3_json_mapping(doc: Json, key: str,
@@ -535,12 +581,13 @@ def test_query_parameters_of_a_get_binding(doc: Json) -> None:
     for absent in ("stringMap", "nestedMap", "boolMap", "repeatedNested", "structValue",
                    "value", "listValue", "any"):
         assert absent not in query
-    assert query["repeatedString"]["schema"] == {"type": "array", "items": {"type": "string"}}
+    assert query["repeatedString"]["schema"] == {
+        "type": "array", "items": {"type": "string", "pattern": NO_CONTROL}}
     assert (query["repeatedString"]["style"], query["repeatedString"]["explode"]) == ("form", True)
     assert query["color"]["schema"] == {
         "type": "string", "enum": ["COLOR_UNSPECIFIED", "COLOR_RED", "COLOR_GREEN", "COLOR_BLUE"]
     }
-    assert query["int64Value"]["schema"] == {"type": "string", "format": "int64"}
+    assert query["int64Value"]["schema"] == INT64
     assert query["timestamp"]["schema"]["format"] == "date-time"
     assert query["wrappedInt32"]["schema"] == {"type": "integer", "format": "int32"}
     assert query["repeatedTimestamp"]["schema"]["items"]["format"] == "date-time"
@@ -548,9 +595,9 @@ def test_query_parameters_of_a_get_binding(doc: Json) -> None:
 
 
 def test_nested_path_variable_with_a_pattern(doc: Json) -> None:
-    deep = op(doc, "get", "/v1/kitchen/{nested.label}/deep")
-    label = params(deep, "path")["nested.label"]
-    assert label["schema"] == {"type": "string", "pattern": "^labels/[^/]+$"}
+    deep = op(doc, "get", "/v1/kitchen/{nested_label}/deep")
+    label = params(deep, "path")["nested_label"]
+    assert label["schema"] == {"type": "string", "pattern": f"^labels/{SEGMENT}$"}
     assert "`labels/*`" in label["description"]
     query = params(deep)
     assert "nested.count" in query and "nested.label" not in query
@@ -583,13 +630,14 @@ def test_multi_segment_variable_becomes_one_parameter_with_a_pattern(doc: Json) 
     get = op(doc, "get", "/v1/{name}")
     assert get["operationId"] == "Echo_GetBook"
     name = params(get, "path")["name"]
-    assert name["schema"] == {"type": "string", "pattern": "^shelves/[^/]+/books/[^/]+$"}
+    assert name["schema"] == {"type": "string",
+                              "pattern": f"^shelves/{SEGMENT}/books/{SEGMENT}$"}
     assert "`shelves/*/books/*`" in name["description"]
     deep = op(doc, "get", "/v1/books/{name}")
     assert deep["operationId"] == "Echo_GetBook2"
-    assert params(deep, "path")["name"]["schema"]["pattern"] == "^.*$"
+    assert params(deep, "path")["name"]["schema"]["pattern"] == f"^{SEGMENTS}$"
     assert op(doc, "delete", "/v1/{name}")["operationId"] == "Echo_DeleteBook"
-    assert op(doc, "patch", "/v1/{book.name}")["operationId"] == "Echo_UpdateBook"
+    assert op(doc, "patch", "/v1/{name}")["operationId"] == "Echo_UpdateBook"
 
 
 def test_same_path_and_method_are_kept_apart(doc: Json) -> None:
@@ -598,7 +646,7 @@ def test_same_path_and_method_are_kept_apart(doc: Json) -> None:
     shelf = op(doc, "get", "/v1/{name_1}")
     assert shelf["operationId"] == "Echo_GetShelf"
     renamed = params(shelf, "path")["name_1"]
-    assert renamed["schema"]["pattern"] == "^shelves/[^/]+$"
+    assert renamed["schema"]["pattern"] == f"^shelves/{SEGMENT}$"
     assert renamed["description"].startswith("Sets field `name`.")
     assert op(doc, "get", "/v1/{name}")["operationId"] == "Echo_GetBook"
 
@@ -656,12 +704,17 @@ def conforms(value: object, schema: Json, doc: Json, where: str = "$") -> None:
         return conforms(value, component(doc, schema["$ref"].removeprefix(REF)), doc, where)
     for part in schema.get("allOf", []):
         conforms(value, part, doc, where)
+    for part in schema.get("anyOf", []):  # (x or null): the rendered value is x's
+        if part != {"type": "null"}:
+            conforms(value, part, doc, where)
+    kind, fmt = schema.get("type"), schema.get("format")
+    kinds = kind if isinstance(kind, list) else [kind]
     if value is None:
-        assert schema.get("nullable") or "type" not in schema, where
+        assert "null" in kinds or "type" not in schema, where
         return
     if "enum" in schema:
         assert value in schema["enum"], where
-    kind, fmt = schema.get("type"), schema.get("format")
+    kind = next((k for k in kinds if k != "null"), None)
     if kind == "string" and fmt in ("int64", "uint64"):
         assert isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value), where
     elif kind == "string" and fmt == "date-time":
@@ -735,7 +788,7 @@ def test_emit_unpopulated_replies_list_always_printed_fields(schema: Schema) -> 
     # requests still take any subset of fields
     create = op(doc, "post", "/v1/users")
     assert json_schema(create["requestBody"]) == ref("users.v1.User")
-    assert "required" not in component(doc, "users.v1.User")
+    assert component(doc, "users.v1.User")["required"] == ["email"]  # REQUIRED only
 
 
 def test_success_status_must_be_2xx() -> None:
@@ -808,4 +861,71 @@ def test_edge_cases(schema: Schema) -> None:
     body = json_schema(op(doc, "post", "/v1/things")["requestBody"])
     assert body == ref("a.v1.Req")
     nothing = prop(doc, "a.v1.Req", "nothing")
-    assert (nothing["nullable"], nothing["enum"]) == (True, [None])
+    assert nothing["type"] == "null"
+
+
+# -- the request contract in the document (docs/validation.md) ---------------------------------
+
+
+def test_field_behavior_in_the_schemas(doc: Json) -> None:
+    user = component(doc, "users.v1.User")
+    assert user["required"] == ["email"]  # REQUIRED
+    assert user["properties"]["createTime"]["readOnly"] is True  # OUTPUT_ONLY
+    assert "readOnly" not in user["properties"]["id"]  # IDENTIFIER: the path binds it
+    assert user["additionalProperties"] is False  # unknown body fields are a 400
+    create_order = op(doc, "post", "/v1/users/{user_id}/orders")
+    assert json_schema(create_order["requestBody"]) == ref("orders.v1.Order")
+    assert component(doc, "orders.v1.LineItem")["required"] == ["sku", "quantity", "unitPrice"]
+    # an update: the mask says what is written, so the body requires nothing
+    update = json_schema(op(doc, "patch", "/v1/users/{id}")["requestBody"])
+    assert "required" not in update and update["additionalProperties"] is False
+    assert params(op(doc, "get", "/v1/users/{user_id}/notifications"), "path")["user_id"][
+        "required"] is True
+
+
+def test_buf_validate_rules_become_keywords(doc: Json) -> None:
+    user = component(doc, "users.v1.User")["properties"]
+    assert (user["email"]["format"], user["email"]["maxLength"]) == ("email", 254)
+    assert user["tags"]["maxItems"] == 20
+    assert user["tags"]["items"] == {"type": "string", "minLength": 1, "maxLength": 40}
+    country = prop(doc, "users.v1.Address", "countryCode")
+    assert country["pattern"] == "^[A-Z]{2}$"
+    quantity = prop(doc, "orders.v1.LineItem", "quantity")
+    assert (quantity["minimum"], quantity["maximum"]) == (1, 1000)
+
+
+def test_null_where_the_parser_takes_it(doc: Json) -> None:
+    """proto3 JSON reads null as the default value: declared where that default is valid."""
+    user = component(doc, "users.v1.User")["properties"]
+    assert user["displayName"]["type"] == ["string", "null"]
+    assert user["tags"]["type"] == ["array", "null"]  # null for a repeated field: empty
+    assert user["address"]["anyOf"][-1] == {"type": "null"}
+    # not_in [0]: the zero value (and so null) is refused where the field is written
+    assert user["state"]["enum"] == ["USER_STATE_ACTIVE", "USER_STATE_SUSPENDED"]
+    assert user["email"]["type"] == "string"  # REQUIRED: null would be refused
+    # a rule the default breaks (pattern without IGNORE_IF_ZERO_VALUE): no null either
+    assert component(doc, "orders.v1.Money")["properties"]["currencyCode"]["type"] == "string"
+    kitchen = component(doc, KITCHEN)["properties"]
+    assert kitchen["wrappedString"]["type"] == ["string", "null"]
+
+
+def test_unknown_fields_ignored_leave_objects_open(schema: Schema) -> None:
+    doc = build_openapi(schema, compile_routes(schema), OpenApiOptions(closed_bodies=False))
+    assert "additionalProperties" not in component(doc, "users.v1.User")
+
+
+def test_security_schemes_and_per_operation_security(schema: Schema) -> None:
+    bearer = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    doc = build_openapi(schema, compile_routes(schema), OpenApiOptions(
+        security_schemes={"bearerAuth": bearer},
+        security={"/users.v1.Users/CreateUser": ("bearerAuth",)},
+    ))
+    validate(doc)
+    assert doc["components"]["securitySchemes"] == {"bearerAuth": bearer}
+    create = op(doc, "post", "/v1/users")
+    assert create["security"] == [{"bearerAuth": []}]
+    assert {"401", "403"} <= set(create["responses"])
+    get = op(doc, "get", "/v1/users/{id}")  # public: no security, no 401
+    assert "security" not in get and "401" not in get["responses"]
+    for status in ("400", "401", "429", "503", "default"):
+        assert json_schema(create["responses"][status]) == ref("google.rpc.Status")

@@ -22,27 +22,30 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from notifications.v1 import notifications_pb2 as notifications_dot_v1_dot_notifications__pb2
 from orders.v1 import orders_pb2 as orders_dot_v1_dot_orders__pb2
 from users.v1 import users_pb2 as users_dot_v1_dot_users__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x64\x61shboard/v1/dashboard.proto\x12\x0c\x64\x61shboard.v1\x1a\x1cgoogle/api/annotations.proto\x1a$notifications/v1/notifications.proto\x1a\x16orders/v1/orders.proto\x1a\x14users/v1/users.proto\"-\n\x12GetOverviewRequest\x12\x17\n\x0forder_page_size\x18\x01 \x01(\x05\"\xe6\x01\n\x08Overview\x12\x1f\n\x07profile\x18\x01 \x01(\x0b\x32\x0e.users.v1.User\x12\x34\n\rrecent_orders\x18\x02 \x01(\x0b\x32\x1d.orders.v1.ListOrdersResponse\x12\x35\n\x06unread\x18\x03 \x01(\x0b\x32%.notifications.v1.CountUnreadResponse\x12#\n\x0border_users\x18\x04 \x03(\x0b\x32\x0e.users.v1.User\x12\'\n\x06\x65rrors\x18\x05 \x03(\x0b\x32\x17.dashboard.v1.PartError\"8\n\tPartError\x12\x0c\n\x04part\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t2w\n\tDashboard\x12j\n\x0bGetOverview\x12 .dashboard.v1.GetOverviewRequest\x1a\x16.dashboard.v1.Overview\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/dashboard/overviewb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x64\x61shboard/v1/dashboard.proto\x12\x0c\x64\x61shboard.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a$notifications/v1/notifications.proto\x1a\x16orders/v1/orders.proto\x1a\x14users/v1/users.proto\"8\n\x12GetOverviewRequest\x12\"\n\x0forder_page_size\x18\x01 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\"\xe6\x01\n\x08Overview\x12\x1f\n\x07profile\x18\x01 \x01(\x0b\x32\x0e.users.v1.User\x12\x34\n\rrecent_orders\x18\x02 \x01(\x0b\x32\x1d.orders.v1.ListOrdersResponse\x12\x35\n\x06unread\x18\x03 \x01(\x0b\x32%.notifications.v1.CountUnreadResponse\x12#\n\x0border_users\x18\x04 \x03(\x0b\x32\x0e.users.v1.User\x12\'\n\x06\x65rrors\x18\x05 \x03(\x0b\x32\x17.dashboard.v1.PartError\"8\n\tPartError\x12\x0c\n\x04part\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t2w\n\tDashboard\x12j\n\x0bGetOverview\x12 .dashboard.v1.GetOverviewRequest\x1a\x16.dashboard.v1.Overview\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/dashboard/overviewb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dashboard.v1.dashboard_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_GETOVERVIEWREQUEST'].fields_by_name['order_page_size']._loaded_options = None
+  _globals['_GETOVERVIEWREQUEST'].fields_by_name['order_page_size']._serialized_options = b'\272H\006\032\004\030d(\000'
   _globals['_DASHBOARD'].methods_by_name['GetOverview']._loaded_options = None
   _globals['_DASHBOARD'].methods_by_name['GetOverview']._serialized_options = b'\220\002\001\202\323\344\223\002\030\022\026/v1/dashboard/overview'
-  _globals['_GETOVERVIEWREQUEST']._serialized_start=160
-  _globals['_GETOVERVIEWREQUEST']._serialized_end=205
-  _globals['_OVERVIEW']._serialized_start=208
-  _globals['_OVERVIEW']._serialized_end=438
-  _globals['_PARTERROR']._serialized_start=440
-  _globals['_PARTERROR']._serialized_end=496
-  _globals['_DASHBOARD']._serialized_start=498
-  _globals['_DASHBOARD']._serialized_end=617
+  _globals['_GETOVERVIEWREQUEST']._serialized_start=189
+  _globals['_GETOVERVIEWREQUEST']._serialized_end=245
+  _globals['_OVERVIEW']._serialized_start=248
+  _globals['_OVERVIEW']._serialized_end=478
+  _globals['_PARTERROR']._serialized_start=480
+  _globals['_PARTERROR']._serialized_end=536
+  _globals['_DASHBOARD']._serialized_start=538
+  _globals['_DASHBOARD']._serialized_end=657
 # @@protoc_insertion_point(module_scope)

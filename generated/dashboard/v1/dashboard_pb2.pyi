@@ -1,3 +1,4 @@
+from buf.validate import validate_pb2 as _validate_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from notifications.v1 import notifications_pb2 as _notifications_pb2
 from orders.v1 import orders_pb2 as _orders_pb2

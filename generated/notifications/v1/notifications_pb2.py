@@ -22,39 +22,59 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$notifications/v1/notifications.proto\x12\x10notifications.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x01\n\x0cNotification\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12,\n\x08severity\x18\x05 \x01(\x0e\x32\x1a.notifications.v1.Severity\x12\x0c\n\x04read\x18\x06 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"g\n\x18ListNotificationsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x13\n\x0bunread_only\x18\x04 \x01(\x08\"k\n\x19ListNotificationsResponse\x12\x35\n\rnotifications\x18\x01 \x03(\x0b\x32\x1e.notifications.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x12\x43ountUnreadRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"+\n\x13\x43ountUnreadResponse\x12\x14\n\x0cunread_count\x18\x01 \x01(\x05\"<\n\x0fMarkReadRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x18\n\x10notification_ids\x18\x02 \x03(\t\"(\n\x10MarkReadResponse\x12\x14\n\x0cmarked_count\x18\x01 \x01(\x05*d\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n\rSEVERITY_INFO\x10\x01\x12\x14\n\x10SEVERITY_WARNING\x10\x02\x12\x15\n\x11SEVERITY_CRITICAL\x10\x03\x32\xd1\x03\n\rNotifications\x12\x9a\x01\n\x11ListNotifications\x12*.notifications.v1.ListNotificationsRequest\x1a+.notifications.v1.ListNotificationsResponse\",\x90\x02\x01\x82\xd3\xe4\x93\x02#\x12!/v1/users/{user_id}/notifications\x12\x94\x01\n\x0b\x43ountUnread\x12$.notifications.v1.CountUnreadRequest\x1a%.notifications.v1.CountUnreadResponse\"8\x90\x02\x01\x82\xd3\xe4\x93\x02/\x12-/v1/users/{user_id}/notifications:countUnread\x12\x8b\x01\n\x08MarkRead\x12!.notifications.v1.MarkReadRequest\x1a\".notifications.v1.MarkReadResponse\"8\x90\x02\x02\x82\xd3\xe4\x93\x02/\"*/v1/users/{user_id}/notifications:markRead:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$notifications/v1/notifications.proto\x12\x10notifications.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\x01\n\x0cNotification\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07user_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12,\n\x08severity\x18\x05 \x01(\x0e\x32\x1a.notifications.v1.Severity\x12\x12\n\x04read\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"x\n\x18ListNotificationsRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\tpage_size\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x13\n\x0bunread_only\x18\x04 \x01(\x08\"k\n\x19ListNotificationsResponse\x12\x35\n\rnotifications\x18\x01 \x03(\x0b\x32\x1e.notifications.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"+\n\x12\x43ountUnreadRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"+\n\x13\x43ountUnreadResponse\x12\x14\n\x0cunread_count\x18\x01 \x01(\x05\"T\n\x0fMarkReadRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12*\n\x10notification_ids\x18\x02 \x03(\tB\x10\xbaH\r\x92\x01\n\x10\x64\"\x06r\x04\x10\x01\x18@\"(\n\x10MarkReadResponse\x12\x14\n\x0cmarked_count\x18\x01 \x01(\x05*d\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n\rSEVERITY_INFO\x10\x01\x12\x14\n\x10SEVERITY_WARNING\x10\x02\x12\x15\n\x11SEVERITY_CRITICAL\x10\x03\x32\xd1\x03\n\rNotifications\x12\x9a\x01\n\x11ListNotifications\x12*.notifications.v1.ListNotificationsRequest\x1a+.notifications.v1.ListNotificationsResponse\",\x90\x02\x01\x82\xd3\xe4\x93\x02#\x12!/v1/users/{user_id}/notifications\x12\x94\x01\n\x0b\x43ountUnread\x12$.notifications.v1.CountUnreadRequest\x1a%.notifications.v1.CountUnreadResponse\"8\x90\x02\x01\x82\xd3\xe4\x93\x02/\x12-/v1/users/{user_id}/notifications:countUnread\x12\x8b\x01\n\x08MarkRead\x12!.notifications.v1.MarkReadRequest\x1a\".notifications.v1.MarkReadResponse\"8\x90\x02\x02\x82\xd3\xe4\x93\x02/\"*/v1/users/{user_id}/notifications:markRead:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'notifications.v1.notifications_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_NOTIFICATION'].fields_by_name['id']._loaded_options = None
+  _globals['_NOTIFICATION'].fields_by_name['id']._serialized_options = b'\342A\001\003'
+  _globals['_NOTIFICATION'].fields_by_name['user_id']._loaded_options = None
+  _globals['_NOTIFICATION'].fields_by_name['user_id']._serialized_options = b'\342A\001\003'
+  _globals['_NOTIFICATION'].fields_by_name['read']._loaded_options = None
+  _globals['_NOTIFICATION'].fields_by_name['read']._serialized_options = b'\342A\001\003'
+  _globals['_NOTIFICATION'].fields_by_name['create_time']._loaded_options = None
+  _globals['_NOTIFICATION'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_LISTNOTIFICATIONSREQUEST'].fields_by_name['user_id']._loaded_options = None
+  _globals['_LISTNOTIFICATIONSREQUEST'].fields_by_name['user_id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTNOTIFICATIONSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTNOTIFICATIONSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\006\032\004\030d(\000'
+  _globals['_COUNTUNREADREQUEST'].fields_by_name['user_id']._loaded_options = None
+  _globals['_COUNTUNREADREQUEST'].fields_by_name['user_id']._serialized_options = b'\342A\001\002'
+  _globals['_MARKREADREQUEST'].fields_by_name['user_id']._loaded_options = None
+  _globals['_MARKREADREQUEST'].fields_by_name['user_id']._serialized_options = b'\342A\001\002'
+  _globals['_MARKREADREQUEST'].fields_by_name['notification_ids']._loaded_options = None
+  _globals['_MARKREADREQUEST'].fields_by_name['notification_ids']._serialized_options = b'\272H\r\222\001\n\020d\"\006r\004\020\001\030@'
   _globals['_NOTIFICATIONS'].methods_by_name['ListNotifications']._loaded_options = None
   _globals['_NOTIFICATIONS'].methods_by_name['ListNotifications']._serialized_options = b'\220\002\001\202\323\344\223\002#\022!/v1/users/{user_id}/notifications'
   _globals['_NOTIFICATIONS'].methods_by_name['CountUnread']._loaded_options = None
   _globals['_NOTIFICATIONS'].methods_by_name['CountUnread']._serialized_options = b'\220\002\001\202\323\344\223\002/\022-/v1/users/{user_id}/notifications:countUnread'
   _globals['_NOTIFICATIONS'].methods_by_name['MarkRead']._loaded_options = None
   _globals['_NOTIFICATIONS'].methods_by_name['MarkRead']._serialized_options = b'\220\002\002\202\323\344\223\002/\"*/v1/users/{user_id}/notifications:markRead:\001*'
-  _globals['_SEVERITY']._serialized_start=707
-  _globals['_SEVERITY']._serialized_end=807
-  _globals['_NOTIFICATION']._serialized_start=122
-  _globals['_NOTIFICATION']._serialized_end=303
-  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=305
-  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=408
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=410
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=517
-  _globals['_COUNTUNREADREQUEST']._serialized_start=519
-  _globals['_COUNTUNREADREQUEST']._serialized_end=556
-  _globals['_COUNTUNREADRESPONSE']._serialized_start=558
-  _globals['_COUNTUNREADRESPONSE']._serialized_end=601
-  _globals['_MARKREADREQUEST']._serialized_start=603
-  _globals['_MARKREADREQUEST']._serialized_end=663
-  _globals['_MARKREADRESPONSE']._serialized_start=665
-  _globals['_MARKREADRESPONSE']._serialized_end=705
-  _globals['_NOTIFICATIONS']._serialized_start=810
-  _globals['_NOTIFICATIONS']._serialized_end=1275
+  _globals['_SEVERITY']._serialized_start=840
+  _globals['_SEVERITY']._serialized_end=940
+  _globals['_NOTIFICATION']._serialized_start=184
+  _globals['_NOTIFICATION']._serialized_end=389
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=391
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=511
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=513
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=620
+  _globals['_COUNTUNREADREQUEST']._serialized_start=622
+  _globals['_COUNTUNREADREQUEST']._serialized_end=665
+  _globals['_COUNTUNREADRESPONSE']._serialized_start=667
+  _globals['_COUNTUNREADRESPONSE']._serialized_end=710
+  _globals['_MARKREADREQUEST']._serialized_start=712
+  _globals['_MARKREADREQUEST']._serialized_end=796
+  _globals['_MARKREADRESPONSE']._serialized_start=798
+  _globals['_MARKREADRESPONSE']._serialized_end=838
+  _globals['_NOTIFICATIONS']._serialized_start=943
+  _globals['_NOTIFICATIONS']._serialized_end=1408
 # @@protoc_insertion_point(module_scope)

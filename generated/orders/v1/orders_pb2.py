@@ -22,17 +22,63 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16orders/v1/orders.proto\x12\torders.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"4\n\x05Money\x12\x15\n\rcurrency_code\x18\x01 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x02 \x01(\x03\"^\n\x08LineItem\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12$\n\nunit_price\x18\x04 \x01(\x0b\x32\x10.orders.v1.Money\"\x8a\x02\n\x05Order\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12&\n\x06status\x18\x03 \x01(\x0e\x32\x16.orders.v1.OrderStatus\x12\"\n\x05items\x18\x04 \x03(\x0b\x32\x13.orders.v1.LineItem\x12\x1f\n\x05total\x18\x05 \x01(\x0b\x32\x10.orders.v1.Money\x12\x15\n\rcancel_reason\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1d\n\x0fGetOrderRequest\x12\n\n\x02id\x18\x01 \x01(\t\"K\n\x11ListOrdersRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"O\n\x12ListOrdersResponse\x12 \n\x06orders\x18\x01 \x03(\x0b\x32\x10.orders.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"F\n\x12\x43reateOrderRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x1f\n\x05order\x18\x02 \x01(\x0b\x32\x10.orders.v1.Order\"0\n\x12\x43\x61ncelOrderRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"%\n\x12WatchOrdersRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\xbe\x01\n\x13WatchOrdersResponse\x12\x31\n\x04kind\x18\x01 \x01(\x0e\x32#.orders.v1.WatchOrdersResponse.Kind\x12\x1f\n\x05order\x18\x02 \x01(\x0b\x32\x10.orders.v1.Order\"S\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x11\n\rKIND_EXISTING\x10\x01\x12\x10\n\x0cKIND_CREATED\x10\x02\x12\x10\n\x0cKIND_UPDATED\x10\x03*\x97\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14ORDER_STATUS_PENDING\x10\x01\x12\x18\n\x14ORDER_STATUS_SHIPPED\x10\x02\x12\x1a\n\x16ORDER_STATUS_DELIVERED\x10\x03\x12\x1a\n\x16ORDER_STATUS_CANCELLED\x10\x04\x32\x9b\x04\n\x06Orders\x12T\n\x08GetOrder\x12\x1a.orders.v1.GetOrderRequest\x1a\x10.orders.v1.Order\"\x1a\x90\x02\x01\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/orders/{id}\x12p\n\nListOrders\x12\x1c.orders.v1.ListOrdersRequest\x1a\x1d.orders.v1.ListOrdersResponse\"%\x90\x02\x01\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/users/{user_id}/orders\x12i\n\x0b\x43reateOrder\x12\x1d.orders.v1.CreateOrderRequest\x1a\x10.orders.v1.Order\")\x82\xd3\xe4\x93\x02#\"\x1a/v1/users/{user_id}/orders:\x05order\x12\x61\n\x0b\x43\x61ncelOrder\x12\x1d.orders.v1.CancelOrderRequest\x1a\x10.orders.v1.Order\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/orders/{id}:cancel:\x01*\x12{\n\x0bWatchOrders\x12\x1d.orders.v1.WatchOrdersRequest\x1a\x1e.orders.v1.WatchOrdersResponse\"+\x90\x02\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/users/{user_id}/orders:watch0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16orders/v1/orders.proto\x12\torders.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"P\n\x05Money\x12(\n\rcurrency_code\x18\x01 \x01(\tB\x11\xbaH\x0er\x0c\x32\n^[A-Z]{3}$\x12\x1d\n\x0c\x61mount_minor\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00\"\x8b\x01\n\x08LineItem\x12\x18\n\x03sku\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x02\xbaH\x04r\x02\x18@\x12\x17\n\x05title\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12 \n\x08quantity\x18\x03 \x01(\x05\x42\x0e\xe2\x41\x01\x02\xbaH\x07\x1a\x05\x18\xe8\x07(\x01\x12*\n\nunit_price\x18\x04 \x01(\x0b\x32\x10.orders.v1.MoneyB\x04\xe2\x41\x01\x02\"\xc2\x02\n\x05Order\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07user_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12,\n\x06status\x18\x03 \x01(\x0e\x32\x16.orders.v1.OrderStatusB\x04\xe2\x41\x01\x03\x12\x30\n\x05items\x18\x04 \x03(\x0b\x32\x13.orders.v1.LineItemB\x0c\xe2\x41\x01\x02\xbaH\x05\x92\x01\x02\x10\x64\x12%\n\x05total\x18\x05 \x01(\x0b\x32\x10.orders.v1.MoneyB\x04\xe2\x41\x01\x03\x12\x1b\n\rcancel_reason\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"#\n\x0fGetOrderRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\\\n\x11ListOrdersRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\tpage_size\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12\x12\n\npage_token\x18\x03 \x01(\t\"O\n\x12ListOrdersResponse\x12 \n\x06orders\x18\x01 \x03(\x0b\x32\x10.orders.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"R\n\x12\x43reateOrderRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12%\n\x05order\x18\x02 \x01(\x0b\x32\x10.orders.v1.OrderB\x04\xe2\x41\x01\x02\"@\n\x12\x43\x61ncelOrderRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\x06reason\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xf4\x03\"+\n\x12WatchOrdersRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xbe\x01\n\x13WatchOrdersResponse\x12\x31\n\x04kind\x18\x01 \x01(\x0e\x32#.orders.v1.WatchOrdersResponse.Kind\x12\x1f\n\x05order\x18\x02 \x01(\x0b\x32\x10.orders.v1.Order\"S\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x11\n\rKIND_EXISTING\x10\x01\x12\x10\n\x0cKIND_CREATED\x10\x02\x12\x10\n\x0cKIND_UPDATED\x10\x03*\x97\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14ORDER_STATUS_PENDING\x10\x01\x12\x18\n\x14ORDER_STATUS_SHIPPED\x10\x02\x12\x1a\n\x16ORDER_STATUS_DELIVERED\x10\x03\x12\x1a\n\x16ORDER_STATUS_CANCELLED\x10\x04\x32\x9b\x04\n\x06Orders\x12T\n\x08GetOrder\x12\x1a.orders.v1.GetOrderRequest\x1a\x10.orders.v1.Order\"\x1a\x90\x02\x01\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/orders/{id}\x12p\n\nListOrders\x12\x1c.orders.v1.ListOrdersRequest\x1a\x1d.orders.v1.ListOrdersResponse\"%\x90\x02\x01\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/users/{user_id}/orders\x12i\n\x0b\x43reateOrder\x12\x1d.orders.v1.CreateOrderRequest\x1a\x10.orders.v1.Order\")\x82\xd3\xe4\x93\x02#\"\x1a/v1/users/{user_id}/orders:\x05order\x12\x61\n\x0b\x43\x61ncelOrder\x12\x1d.orders.v1.CancelOrderRequest\x1a\x10.orders.v1.Order\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/orders/{id}:cancel:\x01*\x12{\n\x0bWatchOrders\x12\x1d.orders.v1.WatchOrdersRequest\x1a\x1e.orders.v1.WatchOrdersResponse\"+\x90\x02\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/users/{user_id}/orders:watch0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'orders.v1.orders_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_MONEY'].fields_by_name['currency_code']._loaded_options = None
+  _globals['_MONEY'].fields_by_name['currency_code']._serialized_options = b'\272H\016r\0142\n^[A-Z]{3}$'
+  _globals['_MONEY'].fields_by_name['amount_minor']._loaded_options = None
+  _globals['_MONEY'].fields_by_name['amount_minor']._serialized_options = b'\272H\004\"\002(\000'
+  _globals['_LINEITEM'].fields_by_name['sku']._loaded_options = None
+  _globals['_LINEITEM'].fields_by_name['sku']._serialized_options = b'\342A\001\002\272H\004r\002\030@'
+  _globals['_LINEITEM'].fields_by_name['title']._loaded_options = None
+  _globals['_LINEITEM'].fields_by_name['title']._serialized_options = b'\272H\005r\003\030\310\001'
+  _globals['_LINEITEM'].fields_by_name['quantity']._loaded_options = None
+  _globals['_LINEITEM'].fields_by_name['quantity']._serialized_options = b'\342A\001\002\272H\007\032\005\030\350\007(\001'
+  _globals['_LINEITEM'].fields_by_name['unit_price']._loaded_options = None
+  _globals['_LINEITEM'].fields_by_name['unit_price']._serialized_options = b'\342A\001\002'
+  _globals['_ORDER'].fields_by_name['id']._loaded_options = None
+  _globals['_ORDER'].fields_by_name['id']._serialized_options = b'\342A\001\003'
+  _globals['_ORDER'].fields_by_name['user_id']._loaded_options = None
+  _globals['_ORDER'].fields_by_name['user_id']._serialized_options = b'\342A\001\003'
+  _globals['_ORDER'].fields_by_name['status']._loaded_options = None
+  _globals['_ORDER'].fields_by_name['status']._serialized_options = b'\342A\001\003'
+  _globals['_ORDER'].fields_by_name['items']._loaded_options = None
+  _globals['_ORDER'].fields_by_name['items']._serialized_options = b'\342A\001\002\272H\005\222\001\002\020d'
+  _globals['_ORDER'].fields_by_name['total']._loaded_options = None
+  _globals['_ORDER'].fields_by_name['total']._serialized_options = b'\342A\001\003'
+  _globals['_ORDER'].fields_by_name['cancel_reason']._loaded_options = None
+  _globals['_ORDER'].fields_by_name['cancel_reason']._serialized_options = b'\342A\001\003'
+  _globals['_ORDER'].fields_by_name['create_time']._loaded_options = None
+  _globals['_ORDER'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_ORDER'].fields_by_name['update_time']._loaded_options = None
+  _globals['_ORDER'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_GETORDERREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_GETORDERREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTORDERSREQUEST'].fields_by_name['user_id']._loaded_options = None
+  _globals['_LISTORDERSREQUEST'].fields_by_name['user_id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTORDERSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTORDERSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\006\032\004\030d(\000'
+  _globals['_CREATEORDERREQUEST'].fields_by_name['user_id']._loaded_options = None
+  _globals['_CREATEORDERREQUEST'].fields_by_name['user_id']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEORDERREQUEST'].fields_by_name['order']._loaded_options = None
+  _globals['_CREATEORDERREQUEST'].fields_by_name['order']._serialized_options = b'\342A\001\002'
+  _globals['_CANCELORDERREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_CANCELORDERREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_CANCELORDERREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_CANCELORDERREQUEST'].fields_by_name['reason']._serialized_options = b'\272H\005r\003\030\364\003'
+  _globals['_WATCHORDERSREQUEST'].fields_by_name['user_id']._loaded_options = None
+  _globals['_WATCHORDERSREQUEST'].fields_by_name['user_id']._serialized_options = b'\342A\001\002'
   _globals['_ORDERS'].methods_by_name['GetOrder']._loaded_options = None
   _globals['_ORDERS'].methods_by_name['GetOrder']._serialized_options = b'\220\002\001\202\323\344\223\002\021\022\017/v1/orders/{id}'
   _globals['_ORDERS'].methods_by_name['ListOrders']._loaded_options = None
@@ -43,30 +89,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDERS'].methods_by_name['CancelOrder']._serialized_options = b'\202\323\344\223\002\033\"\026/v1/orders/{id}:cancel:\001*'
   _globals['_ORDERS'].methods_by_name['WatchOrders']._loaded_options = None
   _globals['_ORDERS'].methods_by_name['WatchOrders']._serialized_options = b'\220\002\001\202\323\344\223\002\"\022 /v1/users/{user_id}/orders:watch'
-  _globals['_ORDERSTATUS']._serialized_start=1063
-  _globals['_ORDERSTATUS']._serialized_end=1214
-  _globals['_MONEY']._serialized_start=100
-  _globals['_MONEY']._serialized_end=152
-  _globals['_LINEITEM']._serialized_start=154
-  _globals['_LINEITEM']._serialized_end=248
-  _globals['_ORDER']._serialized_start=251
-  _globals['_ORDER']._serialized_end=517
-  _globals['_GETORDERREQUEST']._serialized_start=519
-  _globals['_GETORDERREQUEST']._serialized_end=548
-  _globals['_LISTORDERSREQUEST']._serialized_start=550
-  _globals['_LISTORDERSREQUEST']._serialized_end=625
-  _globals['_LISTORDERSRESPONSE']._serialized_start=627
-  _globals['_LISTORDERSRESPONSE']._serialized_end=706
-  _globals['_CREATEORDERREQUEST']._serialized_start=708
-  _globals['_CREATEORDERREQUEST']._serialized_end=778
-  _globals['_CANCELORDERREQUEST']._serialized_start=780
-  _globals['_CANCELORDERREQUEST']._serialized_end=828
-  _globals['_WATCHORDERSREQUEST']._serialized_start=830
-  _globals['_WATCHORDERSREQUEST']._serialized_end=867
-  _globals['_WATCHORDERSRESPONSE']._serialized_start=870
-  _globals['_WATCHORDERSRESPONSE']._serialized_end=1060
-  _globals['_WATCHORDERSRESPONSE_KIND']._serialized_start=977
-  _globals['_WATCHORDERSRESPONSE_KIND']._serialized_end=1060
-  _globals['_ORDERS']._serialized_start=1217
-  _globals['_ORDERS']._serialized_end=1756
+  _globals['_ORDERSTATUS']._serialized_start=1312
+  _globals['_ORDERSTATUS']._serialized_end=1463
+  _globals['_MONEY']._serialized_start=162
+  _globals['_MONEY']._serialized_end=242
+  _globals['_LINEITEM']._serialized_start=245
+  _globals['_LINEITEM']._serialized_end=384
+  _globals['_ORDER']._serialized_start=387
+  _globals['_ORDER']._serialized_end=709
+  _globals['_GETORDERREQUEST']._serialized_start=711
+  _globals['_GETORDERREQUEST']._serialized_end=746
+  _globals['_LISTORDERSREQUEST']._serialized_start=748
+  _globals['_LISTORDERSREQUEST']._serialized_end=840
+  _globals['_LISTORDERSRESPONSE']._serialized_start=842
+  _globals['_LISTORDERSRESPONSE']._serialized_end=921
+  _globals['_CREATEORDERREQUEST']._serialized_start=923
+  _globals['_CREATEORDERREQUEST']._serialized_end=1005
+  _globals['_CANCELORDERREQUEST']._serialized_start=1007
+  _globals['_CANCELORDERREQUEST']._serialized_end=1071
+  _globals['_WATCHORDERSREQUEST']._serialized_start=1073
+  _globals['_WATCHORDERSREQUEST']._serialized_end=1116
+  _globals['_WATCHORDERSRESPONSE']._serialized_start=1119
+  _globals['_WATCHORDERSRESPONSE']._serialized_end=1309
+  _globals['_WATCHORDERSRESPONSE_KIND']._serialized_start=1226
+  _globals['_WATCHORDERSRESPONSE_KIND']._serialized_end=1309
+  _globals['_ORDERS']._serialized_start=1466
+  _globals['_ORDERS']._serialized_end=2005
 # @@protoc_insertion_point(module_scope)

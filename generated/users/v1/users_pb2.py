@@ -22,21 +22,61 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14users/v1/users.proto\x12\x08users.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Q\n\x07\x41\x64\x64ress\x12\r\n\x05line1\x18\x01 \x01(\t\x12\x0c\n\x04\x63ity\x18\x02 \x01(\t\x12\x13\n\x0bpostal_code\x18\x03 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x04 \x01(\t\"\xe9\x02\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\"\n\x05state\x18\x04 \x01(\x0e\x32\x13.users.v1.UserState\x12\x1d\n\x05roles\x18\x05 \x03(\x0e\x32\x0e.users.v1.Role\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12\"\n\x07\x61\x64\x64ress\x18\x07 \x01(\x0b\x32\x11.users.v1.Address\x12*\n\x06labels\x18\x08 \x03(\x0b\x32\x1a.users.v1.User.LabelsEntry\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1c\n\x0eGetUserRequest\x12\n\n\x02id\x18\x01 \x01(\t\"I\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\"_\n\x11ListUsersResponse\x12\x1d\n\x05users\x18\x01 \x03(\x0b\x32\x0e.users.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"1\n\x11\x43reateUserRequest\x12\x1c\n\x04user\x18\x01 \x01(\x0b\x32\x0e.users.v1.User\"b\n\x11UpdateUserRequest\x12\x1c\n\x04user\x18\x01 \x01(\x0b\x32\x0e.users.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\".\n\x11\x44\x65leteUserRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08*X\n\tUserState\x12\x1a\n\x16USER_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11USER_STATE_ACTIVE\x10\x01\x12\x18\n\x14USER_STATE_SUSPENDED\x10\x02*=\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_MEMBER\x10\x01\x12\x0e\n\nROLE_ADMIN\x10\x02\x32\xc3\x03\n\x05Users\x12N\n\x07GetUser\x12\x18.users.v1.GetUserRequest\x1a\x0e.users.v1.User\"\x19\x90\x02\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/users/{id}\x12Z\n\tListUsers\x12\x1a.users.v1.ListUsersRequest\x1a\x1b.users.v1.ListUsersResponse\"\x14\x90\x02\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/users\x12R\n\nCreateUser\x12\x1b.users.v1.CreateUserRequest\x1a\x0e.users.v1.User\"\x17\x82\xd3\xe4\x93\x02\x11\"\t/v1/users:\x04user\x12\\\n\nUpdateUser\x12\x1b.users.v1.UpdateUserRequest\x1a\x0e.users.v1.User\"!\x82\xd3\xe4\x93\x02\x1b\x32\x13/v1/users/{user.id}:\x04user\x12\\\n\nDeleteUser\x12\x1b.users.v1.DeleteUserRequest\x1a\x16.google.protobuf.Empty\"\x19\x90\x02\x02\x82\xd3\xe4\x93\x02\x10*\x0e/v1/users/{id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14users/v1/users.proto\x12\x08users.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x83\x01\n\x07\x41\x64\x64ress\x12\x17\n\x05line1\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12\x15\n\x04\x63ity\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x1c\n\x0bpostal_code\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18\x14\x12*\n\x0c\x63ountry_code\x18\x04 \x01(\tB\x14\xbaH\x11r\x0c\x32\n^[A-Z]{2}$\xd8\x01\x01\"\xe4\x03\n\x04User\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12 \n\x05\x65mail\x18\x02 \x01(\tB\x11\xe2\x41\x01\x02\xbaH\nr\x05\x18\xfe\x01`\x01\xd8\x01\x01\x12\x1d\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x31\n\x05state\x18\x04 \x01(\x0e\x32\x13.users.v1.UserStateB\r\xbaH\n\x82\x01\x04\x10\x01 \x00\xd8\x01\x01\x12\x30\n\x05roles\x18\x05 \x03(\x0e\x32\x0e.users.v1.RoleB\x11\xbaH\x0e\x92\x01\x0b\x10\n\"\x07\x82\x01\x04\x10\x01 \x00\x12\x1e\n\x04tags\x18\x06 \x03(\tB\x10\xbaH\r\x92\x01\n\x10\x14\"\x06r\x04\x10\x01\x18(\x12\"\n\x07\x61\x64\x64ress\x18\x07 \x01(\x0b\x32\x11.users.v1.Address\x12\x43\n\x06labels\x18\x08 \x03(\x0b\x32\x1a.users.v1.User.LabelsEntryB\x17\xbaH\x14\x9a\x01\x11\x10\x14\"\x06r\x04\x10\x01\x18?*\x05r\x03\x18\x80\x02\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\")\n\x0eGetUserRequest\x12\x17\n\x02id\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x02\xbaH\x04r\x02\x18@\"\xa8\x01\n\x10ListUsersRequest\x12\x1c\n\tpage_size\x18\x01 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x62\n\x06\x66ilter\x18\x03 \x01(\tBR\xbaHOrM2K^(state=(ACTIVE|SUSPENDED)|role=(MEMBER|ADMIN)|tag=[A-Za-z0-9_.:-]{1,40})?$\"_\n\x11ListUsersResponse\x12\x1d\n\x05users\x18\x01 \x03(\x0b\x32\x0e.users.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"7\n\x11\x43reateUserRequest\x12\"\n\x04user\x18\x01 \x01(\x0b\x32\x0e.users.v1.UserB\x04\xe2\x41\x01\x02\"h\n\x11UpdateUserRequest\x12\"\n\x04user\x18\x01 \x01(\x0b\x32\x0e.users.v1.UserB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\";\n\x11\x44\x65leteUserRequest\x12\x17\n\x02id\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x02\xbaH\x04r\x02\x18@\x12\r\n\x05\x66orce\x18\x02 \x01(\x08*X\n\tUserState\x12\x1a\n\x16USER_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11USER_STATE_ACTIVE\x10\x01\x12\x18\n\x14USER_STATE_SUSPENDED\x10\x02*=\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_MEMBER\x10\x01\x12\x0e\n\nROLE_ADMIN\x10\x02\x32\xc3\x03\n\x05Users\x12N\n\x07GetUser\x12\x18.users.v1.GetUserRequest\x1a\x0e.users.v1.User\"\x19\x90\x02\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/users/{id}\x12Z\n\tListUsers\x12\x1a.users.v1.ListUsersRequest\x1a\x1b.users.v1.ListUsersResponse\"\x14\x90\x02\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/users\x12R\n\nCreateUser\x12\x1b.users.v1.CreateUserRequest\x1a\x0e.users.v1.User\"\x17\x82\xd3\xe4\x93\x02\x11\"\t/v1/users:\x04user\x12\\\n\nUpdateUser\x12\x1b.users.v1.UpdateUserRequest\x1a\x0e.users.v1.User\"!\x82\xd3\xe4\x93\x02\x1b\x32\x13/v1/users/{user.id}:\x04user\x12\\\n\nDeleteUser\x12\x1b.users.v1.DeleteUserRequest\x1a\x16.google.protobuf.Empty\"\x19\x90\x02\x02\x82\xd3\xe4\x93\x02\x10*\x0e/v1/users/{id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'users.v1.users_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_ADDRESS'].fields_by_name['line1']._loaded_options = None
+  _globals['_ADDRESS'].fields_by_name['line1']._serialized_options = b'\272H\005r\003\030\310\001'
+  _globals['_ADDRESS'].fields_by_name['city']._loaded_options = None
+  _globals['_ADDRESS'].fields_by_name['city']._serialized_options = b'\272H\004r\002\030d'
+  _globals['_ADDRESS'].fields_by_name['postal_code']._loaded_options = None
+  _globals['_ADDRESS'].fields_by_name['postal_code']._serialized_options = b'\272H\004r\002\030\024'
+  _globals['_ADDRESS'].fields_by_name['country_code']._loaded_options = None
+  _globals['_ADDRESS'].fields_by_name['country_code']._serialized_options = b'\272H\021r\0142\n^[A-Z]{2}$\330\001\001'
   _globals['_USER_LABELSENTRY']._loaded_options = None
   _globals['_USER_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_USER'].fields_by_name['id']._loaded_options = None
+  _globals['_USER'].fields_by_name['id']._serialized_options = b'\342A\001\010'
+  _globals['_USER'].fields_by_name['email']._loaded_options = None
+  _globals['_USER'].fields_by_name['email']._serialized_options = b'\342A\001\002\272H\nr\005\030\376\001`\001\330\001\001'
+  _globals['_USER'].fields_by_name['display_name']._loaded_options = None
+  _globals['_USER'].fields_by_name['display_name']._serialized_options = b'\272H\004r\002\030d'
+  _globals['_USER'].fields_by_name['state']._loaded_options = None
+  _globals['_USER'].fields_by_name['state']._serialized_options = b'\272H\n\202\001\004\020\001 \000\330\001\001'
+  _globals['_USER'].fields_by_name['roles']._loaded_options = None
+  _globals['_USER'].fields_by_name['roles']._serialized_options = b'\272H\016\222\001\013\020\n\"\007\202\001\004\020\001 \000'
+  _globals['_USER'].fields_by_name['tags']._loaded_options = None
+  _globals['_USER'].fields_by_name['tags']._serialized_options = b'\272H\r\222\001\n\020\024\"\006r\004\020\001\030('
+  _globals['_USER'].fields_by_name['labels']._loaded_options = None
+  _globals['_USER'].fields_by_name['labels']._serialized_options = b'\272H\024\232\001\021\020\024\"\006r\004\020\001\030?*\005r\003\030\200\002'
+  _globals['_USER'].fields_by_name['create_time']._loaded_options = None
+  _globals['_USER'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_USER'].fields_by_name['update_time']._loaded_options = None
+  _globals['_USER'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_GETUSERREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_GETUSERREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\272H\004r\002\030@'
+  _globals['_LISTUSERSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTUSERSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\006\032\004\030d(\000'
+  _globals['_LISTUSERSREQUEST'].fields_by_name['filter']._loaded_options = None
+  _globals['_LISTUSERSREQUEST'].fields_by_name['filter']._serialized_options = b'\272HOrM2K^(state=(ACTIVE|SUSPENDED)|role=(MEMBER|ADMIN)|tag=[A-Za-z0-9_.:-]{1,40})?$'
+  _globals['_CREATEUSERREQUEST'].fields_by_name['user']._loaded_options = None
+  _globals['_CREATEUSERREQUEST'].fields_by_name['user']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEUSERREQUEST'].fields_by_name['user']._loaded_options = None
+  _globals['_UPDATEUSERREQUEST'].fields_by_name['user']._serialized_options = b'\342A\001\002'
+  _globals['_DELETEUSERREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_DELETEUSERREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\272H\004r\002\030@'
   _globals['_USERS'].methods_by_name['GetUser']._loaded_options = None
   _globals['_USERS'].methods_by_name['GetUser']._serialized_options = b'\220\002\001\202\323\344\223\002\020\022\016/v1/users/{id}'
   _globals['_USERS'].methods_by_name['ListUsers']._loaded_options = None
@@ -47,28 +87,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USERS'].methods_by_name['UpdateUser']._serialized_options = b'\202\323\344\223\002\0332\023/v1/users/{user.id}:\004user'
   _globals['_USERS'].methods_by_name['DeleteUser']._loaded_options = None
   _globals['_USERS'].methods_by_name['DeleteUser']._serialized_options = b'\220\002\002\202\323\344\223\002\020*\016/v1/users/{id}'
-  _globals['_USERSTATE']._serialized_start=1008
-  _globals['_USERSTATE']._serialized_end=1096
-  _globals['_ROLE']._serialized_start=1098
-  _globals['_ROLE']._serialized_end=1159
-  _globals['_ADDRESS']._serialized_start=160
-  _globals['_ADDRESS']._serialized_end=241
-  _globals['_USER']._serialized_start=244
-  _globals['_USER']._serialized_end=605
-  _globals['_USER_LABELSENTRY']._serialized_start=560
-  _globals['_USER_LABELSENTRY']._serialized_end=605
-  _globals['_GETUSERREQUEST']._serialized_start=607
-  _globals['_GETUSERREQUEST']._serialized_end=635
-  _globals['_LISTUSERSREQUEST']._serialized_start=637
-  _globals['_LISTUSERSREQUEST']._serialized_end=710
-  _globals['_LISTUSERSRESPONSE']._serialized_start=712
-  _globals['_LISTUSERSRESPONSE']._serialized_end=807
-  _globals['_CREATEUSERREQUEST']._serialized_start=809
-  _globals['_CREATEUSERREQUEST']._serialized_end=858
-  _globals['_UPDATEUSERREQUEST']._serialized_start=860
-  _globals['_UPDATEUSERREQUEST']._serialized_end=958
-  _globals['_DELETEUSERREQUEST']._serialized_start=960
-  _globals['_DELETEUSERREQUEST']._serialized_end=1006
-  _globals['_USERS']._serialized_start=1162
-  _globals['_USERS']._serialized_end=1613
+  _globals['_USERSTATE']._serialized_start=1378
+  _globals['_USERSTATE']._serialized_end=1466
+  _globals['_ROLE']._serialized_start=1468
+  _globals['_ROLE']._serialized_end=1529
+  _globals['_ADDRESS']._serialized_start=223
+  _globals['_ADDRESS']._serialized_end=354
+  _globals['_USER']._serialized_start=357
+  _globals['_USER']._serialized_end=841
+  _globals['_USER_LABELSENTRY']._serialized_start=796
+  _globals['_USER_LABELSENTRY']._serialized_end=841
+  _globals['_GETUSERREQUEST']._serialized_start=843
+  _globals['_GETUSERREQUEST']._serialized_end=884
+  _globals['_LISTUSERSREQUEST']._serialized_start=887
+  _globals['_LISTUSERSREQUEST']._serialized_end=1055
+  _globals['_LISTUSERSRESPONSE']._serialized_start=1057
+  _globals['_LISTUSERSRESPONSE']._serialized_end=1152
+  _globals['_CREATEUSERREQUEST']._serialized_start=1154
+  _globals['_CREATEUSERREQUEST']._serialized_end=1209
+  _globals['_UPDATEUSERREQUEST']._serialized_start=1211
+  _globals['_UPDATEUSERREQUEST']._serialized_end=1315
+  _globals['_DELETEUSERREQUEST']._serialized_start=1317
+  _globals['_DELETEUSERREQUEST']._serialized_end=1376
+  _globals['_USERS']._serialized_start=1532
+  _globals['_USERS']._serialized_end=1983
 # @@protoc_insertion_point(module_scope)
