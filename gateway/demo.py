@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -93,10 +93,11 @@ def overview_aggregate() -> dict[str, Any]:
 
 
 def demo_config(addresses: dict[str, str], host: str, rest_port: int, grpc_port: int,
-                ops_port: int | None = None) -> GatewayConfig:
+                ops_port: int | None = None, trace: str = "none",
+                otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces") -> GatewayConfig:
     """The gateway config of the demo: one backend per demo service, in-memory defaults, the
     dashboard overview aggregate, the demo issuer and API key, access rules, a rate limit;
-    /metrics on ops_port when given."""
+    /metrics on ops_port when given; spans to `trace` ("none", "console", "otlp")."""
     ops = {} if ops_port is None else {"ops": {"host": host, "port": ops_port}}
     return load({
         "listen": {"rest": {"host": host, "port": rest_port},
@@ -120,17 +121,21 @@ def demo_config(addresses: dict[str, str], host: str, rest_port: int, grpc_port:
         # In memory (no Redis): 50 requests a second per client address, bursts of 100.
         "rate_limits": {"rules": [{"match": "*", "key": "ip", "rate_per_s": 50, "burst": 100}]},
         "aggregates": {OVERVIEW: overview_aggregate()},
+        "observability": {"tracing": {"exporter": trace, "otlp_endpoint": otlp_endpoint,
+                                      "service_name": "demo-gateway"}},
     })
 
 
-async def run_demo(host: str, rest_port: int, grpc_port: int, ops_port: int = 9464) -> int:
+async def run_demo(host: str, rest_port: int, grpc_port: int, ops_port: int = 9464,
+                   trace: Literal["none", "console", "otlp"] = "none",
+                   otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces") -> int:
     from services.server import start_all
 
-    backends = await start_all(host="127.0.0.1")
+    backends = await start_all(host="127.0.0.1", trace=trace, otlp_endpoint=otlp_endpoint)
     running = None
     try:
         config = demo_config({n: b.address for n, b in backends.items()}, host, rest_port,
-                             grpc_port, ops_port)
+                             grpc_port, ops_port, trace, otlp_endpoint)
         running = await app.start(config)
         for name, backend in backends.items():
             print(f"backend {name:<14} grpc://{backend.address}")
