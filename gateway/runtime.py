@@ -71,8 +71,8 @@ def build_runtime(compiled: Compiled, instances: int = 1,
     if compiled.aggregates:
         parts = forward if auth.authorize.inert else chain([auth.authorize], forward)
         terminal = Aggregates(compiled.aggregates, forward, parts=parts)
-    policies = [*observability.head, *auth.ordered(PropagateRequestId()), limiter,
-                Deadline(timeouts)]
+    policies = [*observability.head, *observability.explain,
+                *auth.ordered(PropagateRequestId()), limiter, Deadline(timeouts)]
     if auth.authenticate in policies:  # the access log names whom authorize then refuses
         after = policies.index(auth.authenticate) + 1
         policies[after:after] = observability.after_authentication

@@ -6,8 +6,8 @@ Bytes in, bytes out: no payload is decoded. GatewayError becomes a gRPC status h
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import grpc
@@ -16,6 +16,7 @@ from google.rpc import status_pb2
 
 from gateway.call import Call, Handler, Kind, Metadata, Reply
 from gateway.errors import GatewayError, RateLimited
+from gateway.observability.explainer import explained_trailers, grpc_requested
 from gateway.policies.client_ip import Network, client_ip
 from gateway.policies.ratelimit import pushback_ms
 from gateway.policies.request_id import HEADER, request_id_from
@@ -117,12 +118,16 @@ class RpcEdge(grpc.GenericRpcHandler):
             idempotent=info.idempotent,
             request_id=request_id,
             edge="grpc",
+            explain=grpc_requested(metadata, request_id, method, request),
         )
         try:
             reply = await tables.pipeline(call)
         except GatewayError as exc:
-            await _abort(context, exc, request_id)
+            await _abort(context, exc, request_id, explained_trailers(call.explain, exc))
             return None
+        if call.explain is not None:  # the compact explanation as a trailer (unary calls)
+            explain = tuple(explained_trailers(call.explain, reply))
+            reply = replace(reply, trailers=(*reply.trailers, *explain))
         if reply.metadata:
             initial = [(k, v) for k, v in _without_grpc_keys(reply.metadata) if k != HEADER]
             initial.append((HEADER, request_id))
@@ -150,10 +155,11 @@ def _peer_ip(peer: str) -> str:
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: GatewayError,
-                 request_id: str) -> None:
+                 request_id: str, extra: Iterable[tuple[str, str]] = ()) -> None:
     """Fail the call with exc's code, message and google.rpc.Status details (never a traceback)."""
     code = grpc.StatusCode[exc.code.name]
     trailers: list[tuple[str, str | bytes]] = list(_without_grpc_keys(getattr(exc, "trailers", ())))
+    trailers.extend(extra)
     if request_id:  # failed before any header went out: the id travels in the trailers
         trailers.append((HEADER, request_id))
     if isinstance(exc, RateLimited):  # RESOURCE_EXHAUSTED plus when to come back (T-22)

@@ -56,6 +56,8 @@ class Authenticate:
             principal = self._api_keys.verify(api_key[0])
         else:
             raise rejected("invalid API key")
+        if call.explain is not None:
+            call.explain.credential(bearer[0] if bearer else None, principal)
         return await call_next(self._without_credentials(call).evolve(principal=principal))
 
     def _without_credentials(self, call: Call) -> Call:
@@ -104,6 +106,8 @@ class Authorize(StepPolicy):
 
     def step(self, call: Call) -> Call:
         rule = next((rule for pattern, rule in self._rules if pattern.match(call.method)), None)
+        if call.explain is not None:
+            call.explain.rule(call.method, rule, self._default)
         if (self._default if rule is None else rule.access) == "public":
             return call
         principal = call.principal

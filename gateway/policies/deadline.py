@@ -50,6 +50,8 @@ class Deadline(StepPolicy):
         service = call.method[1:].partition("/")[0]
         configured = now + self._timeout_s.get(service, self._default_s)
         deadline = configured if call.deadline is None else min(call.deadline, configured)
+        if call.explain is not None:
+            call.explain.deadline(now, call.deadline, configured, deadline)
         if deadline <= now:
             raise DeadlineExceeded(f"deadline exceeded before calling {call.method}")
         return call.evolve(deadline=deadline)
