@@ -18,6 +18,9 @@ DESCRIPTOR_SET = Path(__file__).resolve().parent.parent / "generated" / "descrip
 OVERVIEW = "/dashboard.v1.Dashboard/GetOverview"
 # The demo's one API key: it signs in as u-1001, the caller the dashboard overview is about.
 DEMO_API_KEY = "demo-key-u-1001"
+# The demo's admin API token (on the ops listener): it reads /admin/requests/<id>, and as the
+# X-Gateway-Explain value it may ask for any request to be explained. A demo secret only.
+DEMO_ADMIN_TOKEN = "demo-admin-token"
 # The demo's token issuer: a key pair made on first use and kept out of git, so
 # `python -m gateway demo-token` can mint tokens the running demo accepts.
 DEMO_ISSUER = "https://issuer.demo.local"
@@ -99,6 +102,8 @@ def demo_config(addresses: dict[str, str], host: str, rest_port: int, grpc_port:
     dashboard overview aggregate, the demo issuer and API key, access rules, a rate limit;
     /metrics on ops_port when given; spans to `trace` ("none", "console", "otlp")."""
     ops = {} if ops_port is None else {"ops": {"host": host, "port": ops_port}}
+    admin = {} if ops_port is None else {"admin": {
+        "token_sha256": hashlib.sha256(DEMO_ADMIN_TOKEN.encode()).hexdigest()}}
     return load({
         "listen": {"rest": {"host": host, "port": rest_port},
                    "grpc": {"host": host, "port": grpc_port}, **ops},
@@ -122,7 +127,10 @@ def demo_config(addresses: dict[str, str], host: str, rest_port: int, grpc_port:
         "rate_limits": {"rules": [{"match": "*", "key": "ip", "rate_per_s": 50, "burst": 100}]},
         "aggregates": {OVERVIEW: overview_aggregate()},
         "observability": {"tracing": {"exporter": trace, "otlp_endpoint": otlp_endpoint,
-                                      "service_name": "demo-gateway"}},
+                                      "service_name": "demo-gateway"},
+                          # X-Gateway-Explain: 1 from a caller with the admin role
+                          "explain": {"enabled": True, "roles": ["admin"]}},
+        **admin,
     })
 
 
@@ -146,6 +154,10 @@ async def run_demo(host: str, rest_port: int, grpc_port: int, ops_port: int = 94
         print(f"     curl -s -H 'x-api-key: {DEMO_API_KEY}' "
               f"http://{host}:{running.rest_port}/v1/dashboard/overview")
         print("     TOKEN=$(.venv/bin/python -m gateway demo-token --sub u-1001 --roles admin)")
+        print(f"     curl -si -H \"Authorization: Bearer $TOKEN\" -H 'X-Gateway-Explain: 1' "
+              f"http://{host}:{running.rest_port}/v1/users/u-1001")
+        print(f"     curl -s -H 'Authorization: Bearer {DEMO_ADMIN_TOKEN}' "
+              f"http://{host}:{running.ops_port}/admin/requests/<X-Request-ID>")
         print("stop with Ctrl-C", flush=True)
         await app.wait_for_signal()
     finally:
