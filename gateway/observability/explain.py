@@ -42,6 +42,7 @@ MAX_TEXT = 160  # characters of any one value
 MAX_ITEMS = 16  # entries of any one list
 REDACTED = "[redacted]"
 Step = dict[str, Any]
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 class Explanation:
@@ -74,12 +75,15 @@ class Explanation:
     def note(self, step: str, **fields: Any) -> Step:
         """Record a step (its values bounded); returns it, for a step finished later."""
         entry: Step = {"step": step, "at_ms": _ms(time.monotonic() - self.started)}
-        entry.update((key, _bounded(value)) for key, value in fields.items())
+        for key, value in fields.items():  # most values are small scalars: checked inline
+            plain = type(value) in _SCALARS or type(value) is str and len(value) <= MAX_TEXT
+            entry[key] = value if plain else _bounded(value)
         if len(self.steps) < MAX_STEPS:
             self.steps.append(entry)
         else:
             self.dropped += 1
-        self.send_events()
+        if self.span is not None:
+            self.send_events()
         return entry
 
     def send_events(self) -> None:

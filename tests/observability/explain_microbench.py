@@ -1,13 +1,14 @@
 """What explain costs per REST request in the edge and the chain, in process (not a test).
 
-    .venv/bin/python tests/observability/explain_microbench.py off|enabled|asked [CALLS]
+    .venv/bin/python tests/observability/explain_microbench.py off|enabled|asked [CALLS] [jwt|key]
 
 The real RestEdge.handle (route match, decode, Call, reply encoding, headers) over the real
-policy chain as the runtime orders it (request id, RS256 authentication with the key cached,
-an access rule, identity injection, a rate limit, the deadline), ending in a plain function
-instead of the upstream; requests made with aiohttp's make_mocked_request. Prints the best of
-RUNS runs in microseconds per request. "off": explain not configured; "enabled": configured,
-the request does not ask; "asked": it asks and may, so each step is noted, kept and sent back.
+policy chain as the runtime orders it (request id, authentication: an RS256 token, or with
+"key" an API key, which costs a hash instead of an RSA verification; an access rule, identity
+injection, a rate limit, the deadline), ending in a plain function instead of the upstream.
+Prints the best of RUNS runs in microseconds per request. "off": explain not configured;
+"enabled": configured, the request does not ask; "asked": it asks and may, so each step is
+noted, kept and sent back.
 
 Runs unchanged against a tree without explain (PYTHONPATH=<export of an older commit>), so a
 before/after comes from one run of alternating processes. A script, not a module of tests/:
@@ -17,6 +18,7 @@ run by path, the gateway package comes from PYTHONPATH, not from the current dir
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sys
 import time
@@ -40,6 +42,7 @@ from gateway.policies.request_id import PropagateRequestId
 from users.v1 import users_pb2
 
 RUNS = 7
+API_KEY = "bench-api-key-0123456789"
 ISSUER, AUDIENCE, KID = "https://issuer.bench.local", "bench", "bench-1"
 USER = users_pb2.User(id="u-1001", display_name="Ada").SerializeToString()
 
@@ -48,7 +51,7 @@ async def terminal(call: Call) -> Reply:
     return Reply(USER, backend="users", backend_s=0.0001)
 
 
-async def main(mode: str, calls: int) -> None:
+async def main(mode: str, calls: int, credential: str) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.public_key().public_bytes(serialization.Encoding.PEM,
                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
@@ -60,7 +63,9 @@ async def main(mode: str, calls: int) -> None:
         "descriptors": {"descriptor_set": str(DESCRIPTOR_SET)},
         "backends": {"users": {"services": ["users.v1.Users"], "addresses": ["127.0.0.1:1"]}},
         "auth": {"issuers": [{"issuer": ISSUER, "audiences": [AUDIENCE],
-                              "algorithms": ["RS256"], "keys": [{"kid": KID, "pem": pem}]}]},
+                              "algorithms": ["RS256"], "keys": [{"kid": KID, "pem": pem}]}],
+                 "api_keys": [{"sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
+                               "owner": "alice", "roles": ["ops"]}]},
         "authorization": {"default": "authenticated", "rules": [
             {"match": "/users.v1.Users/DeleteUser", "roles": ["admin"]}]},
         "rate_limits": {"rules": [{"match": "*", "key": "user", "rate_per_s": 1e9,
@@ -79,9 +84,10 @@ async def main(mode: str, calls: int) -> None:
                 Deadline({"users.v1.Users": 15.0})]
     pipeline = chain([p for p in policies if not getattr(p, "inert", False)], terminal)
     edge = RestEdge(compiled.schema, compiled.table, compiled.endpoints, pipeline,
-                    config.transcoding)
-    headers = {"Authorization": f"Bearer {bearer}", "Accept": "application/json",
-               "User-Agent": "bench", "Host": "127.0.0.1"}
+                    config.transcoding, credential_headers=("x-api-key",))
+    headers = {"Authorization": f"Bearer {bearer}"} if credential == "jwt" else {
+        "X-Api-Key": API_KEY}
+    headers.update({"Accept": "application/json", "User-Agent": "bench", "Host": "127.0.0.1"})
     if mode == "asked":
         headers["X-Gateway-Explain"] = "1"
 
@@ -99,8 +105,10 @@ async def main(mode: str, calls: int) -> None:
     await run(500)
     best = min([await run(calls) for _ in range(RUNS)])
     await auth.close()
-    print(json.dumps({"mode": mode, "calls": calls, "us_per_request": round(best * 1e6, 2)}))
+    print(json.dumps({"mode": mode, "credential": credential, "calls": calls,
+                      "us_per_request": round(best * 1e6, 2)}))
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 5000))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 5000,
+                     sys.argv[3] if len(sys.argv) > 3 else "jwt"))

@@ -141,7 +141,7 @@ async def test_a_success_explains_every_step_in_order(stack: Stack) -> None:
     assert attempt["candidates"] == [{"instance": address, "health": "healthy",
                                       "ejected": False, "in_flight": 1}]
     assert 0 < whole["backend_ms"] <= whole["gateway_ms"]
-    # The header never reaches the backend.
+    # The header never reaches the backend (gateway-owned, T-30).
     [seen] = stack.backends["orders"].faults.calls_to(GET_ORDER)
     assert "x-gateway-explain" not in seen.metadata
 
@@ -236,7 +236,7 @@ async def test_an_aggregate_explains_each_part_and_its_failed_optional_one(stack
     parts = {s["part"]: s for s in steps(whole, "part")}
     assert set(parts) == {"profile", "recent_orders", "unread", "order_users"}
     assert parts["profile"]["code"] == "OK" and parts["profile"]["required"] is True
-    unread = parts["unread"]
+    unread = parts["unread"]  # omitted from the reply, the call still 200 (T-42)
     assert (unread["code"], unread["required"], unread["effect"]) == (
         "UNAVAILABLE", False, "left out of the reply")
     # Each part's own steps: its rule, its breaker, its attempts (the failed one retried).
