@@ -356,3 +356,15 @@ async def test_steps_are_also_span_events_when_tracing_is_on() -> None:
     attributes = dict(servers[0].events[2].attributes or {})
     assert attributes["kid"] == KID and attributes["subject"] == "alice"
     assert_no_credential(*(e.attributes for span in servers for e in span.events))
+
+
+async def test_a_grpc_caller_who_may_not_ask_gets_no_trailer(stack: Stack) -> None:
+    stub = orders_pb2_grpc.OrdersStub(stack.channel)
+    call = stub.GetOrder(orders_pb2.GetOrderRequest(id="o-5001"), metadata=(
+        ("authorization", f"Bearer {token(['reader'])}"), ("x-gateway-explain", "1")))
+    await call
+    sent = [*(await call.initial_metadata() or ()), *(await call.trailing_metadata() or ())]
+    assert not any("explain" in f"{k} {v}".lower() for k, v in sent)
+    assert (await admin_get(stack, "/admin/requests"))[1]["requests"] == []
+    [seen] = stack.backends["orders"].faults.calls_to(GET_ORDER)
+    assert "x-gateway-explain" not in seen.metadata
