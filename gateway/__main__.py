@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--rest-port", type=int, default=8080)
     demo.add_argument("--grpc-port", type=int, default=9090)
     demo.add_argument("--ops-port", type=int, default=9464, help="/metrics and /healthz")
+    demo.add_argument("--trace", choices=("none", "console", "otlp"), default="none",
+                      help="spans of the gateway and of each backend, to the console or OTLP")
+    demo.add_argument("--otlp-endpoint", default="http://127.0.0.1:4318/v1/traces",
+                      help="OTLP/HTTP traces URL for --trace otlp")
     check = commands.add_parser("check", help="validate a config without serving; print its routes")
     check.add_argument("--config", type=Path, required=True, help="the gateway YAML file")
     commands.add_parser("config-schema", help="print the config file's JSON Schema")
@@ -96,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.demo import run_demo
 
         return uvloop.run(run_demo(options.host, options.rest_port, options.grpc_port,
-                                    options.ops_port))
+                                    options.ops_port, trace=options.trace,
+                                    otlp_endpoint=options.otlp_endpoint))
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2

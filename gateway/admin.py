@@ -1,6 +1,8 @@
 """The admin API on the ops listener: POST /admin/reload; GET /admin/status, /admin/backends,
-/admin/limiter. Each needs `Authorization: Bearer <token>`, the token whose SHA-256 the config's
-`admin` names; JSON bodies, errors in the google.rpc.Status shape."""
+/admin/limiter, /admin/requests (ids of the explained requests kept, newest first) and
+/admin/requests/<request id> (one explanation, docs/explain.md). Each needs
+`Authorization: Bearer <token>`, the token whose SHA-256 the config's `admin` names; JSON
+bodies, errors in the google.rpc.Status shape."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from gateway.config import GatewayConfig
-from gateway.errors import Code, ConfigError
+from gateway.errors import Code, ConfigError, NotFound
 from gateway.ratelimit.redis import RedisLimiter
 from gateway.runtime import Runtime
 
@@ -63,6 +65,8 @@ def add_admin_routes(app: web.Application, gateway: Administered) -> None:
                 return _json(200, await view())
             except ConfigError as exc:
                 return _error(400, Code.FAILED_PRECONDITION, str(exc))
+            except NotFound as exc:
+                return _error(404, Code.NOT_FOUND, exc.message)
 
         return handler
 
@@ -91,6 +95,31 @@ def add_admin_routes(app: web.Application, gateway: Administered) -> None:
     app.router.add_get("/admin/status", guarded(status))
     app.router.add_get("/admin/backends", guarded(backends))
     app.router.add_get("/admin/limiter", guarded(limiter))
+    async def requests() -> object:
+        return explained_ids(gateway.runtime)
+
+    async def one_request(request: web.Request) -> web.Response:
+        return await guarded(lambda: explanation(gateway.runtime, request.match_info["id"])
+                             )(request)
+
+    app.router.add_get("/admin/requests", guarded(requests))
+    app.router.add_get("/admin/requests/{id}", one_request)
+
+
+def explained_ids(runtime: Runtime) -> object:
+    explainer = runtime.observability.explainer
+    if explainer is None:
+        raise NotFound("explain is off (config: observability.explain.enabled)")
+    return {"requests": explainer.buffer.ids(), "bytes": explainer.buffer.bytes,
+            "max_bytes": explainer.buffer.max_bytes}
+
+
+async def explanation(runtime: Runtime, request_id: str) -> object:
+    explainer = runtime.observability.explainer
+    found = None if explainer is None else explainer.buffer.get(request_id)
+    if found is None:
+        raise NotFound(f"no explained request {request_id[:64]!r} is kept")
+    return orjson.Fragment(found)
 
 
 def limiter_status(runtime: Runtime, instances: int) -> Mapping[str, object]:

@@ -6,7 +6,10 @@ import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # the recorder's type only: call.py stays free of I/O and observability
+    from gateway.observability.explain import Explanation
 
 Metadata = tuple[tuple[str, str | bytes], ...]  # lower-case keys; "-bin" keys carry bytes
 
@@ -54,6 +57,9 @@ class Call:
     principal: Principal | None = None  # set by authentication
     request_id: str = ""
     edge: str = ""  # "rest" | "grpc": the listener that took the call (labels and logs only)
+    # Set by the edge only when the request asked to be explained; every decision point checks
+    # `if call.explain is not None` and notes what it decided (gateway/observability/explain.py).
+    explain: Explanation | None = None
 
     def evolve(self, *, metadata: Metadata | None = None, deadline: float | None = None,
                principal: Principal | None = None, request_id: str | None = None) -> Call:
@@ -63,7 +69,8 @@ class Call:
                     self.metadata if metadata is None else metadata, self.peer,
                     self.deadline if deadline is None else deadline, self.idempotent,
                     self.principal if principal is None else principal,
-                    self.request_id if request_id is None else request_id, self.edge)
+                    self.request_id if request_id is None else request_id, self.edge,
+                    self.explain)
 
 
 @dataclass(frozen=True, slots=True)

@@ -315,10 +315,22 @@ class AccessLog(_Model):
     enabled: bool = True  # one JSON line per request (serve: stdout, batched within 100 ms)
 
 
+class Explain(_Model):
+    """`X-Gateway-Explain` (docs/explain.md): a caller with one of `roles`, or who sends the admin
+    token as the header's value, gets each policy decision of the request explained."""
+
+    enabled: bool = False  # off: the header means nothing and costs nothing
+    roles: tuple[str, ...] = ()  # a principal with one of these may ask
+    admin_token: bool = True  # the admin API's token (config `admin`) may ask, as the value
+    buffer_entries: int = Field(default=256, ge=1, le=10_000)  # last explained requests kept
+    buffer_bytes: int = Field(default=4 << 20, ge=64 << 10, le=256 << 20)  # their JSON, at most
+
+
 class Observability(_Model):
     tracing: Tracing = Tracing()
     metrics: Metrics = Metrics()
     access_log: AccessLog = AccessLog()
+    explain: Explain = Explain()
 
 
 class StaticKey(_Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -19,6 +19,9 @@ DESCRIPTOR_SET = Path(__file__).resolve().parent.parent / "generated" / "descrip
 OVERVIEW = "/dashboard.v1.Dashboard/GetOverview"
 # The demo's one API key: it signs in as u-1001, the caller the dashboard overview is about.
 DEMO_API_KEY = "demo-key-u-1001"
+# The demo's admin API token (on the ops listener): it reads /admin/requests/<id>, and as the
+# X-Gateway-Explain value it may ask for any request to be explained. A demo secret only.
+DEMO_ADMIN_TOKEN = "demo-admin-token"
 # The demo's token issuer: a key pair made on first use and kept out of git, so
 # `python -m gateway demo-token` can mint tokens the running demo accepts.
 DEMO_ISSUER = "https://issuer.demo.local"
@@ -97,11 +100,14 @@ def overview_aggregate() -> dict[str, Any]:
 
 
 def demo_config(addresses: dict[str, str], host: str, rest_port: int, grpc_port: int,
-                ops_port: int | None = None) -> GatewayConfig:
+                ops_port: int | None = None, trace: str = "none",
+                otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces") -> GatewayConfig:
     """The gateway config of the demo: one backend per demo service, in-memory defaults, the
     dashboard overview aggregate, the demo issuer and API key, access rules, a rate limit;
-    /metrics on ops_port when given."""
+    /metrics on ops_port when given; spans to `trace` ("none", "console", "otlp")."""
     ops = {} if ops_port is None else {"ops": {"host": host, "port": ops_port}}
+    admin = {} if ops_port is None else {"admin": {
+        "token_sha256": hashlib.sha256(DEMO_ADMIN_TOKEN.encode()).hexdigest()}}
     return load({
         "listen": {"rest": {"host": host, "port": rest_port},
                    "grpc": {"host": host, "port": grpc_port}, **ops},
@@ -124,17 +130,24 @@ def demo_config(addresses: dict[str, str], host: str, rest_port: int, grpc_port:
         # In memory (no Redis): 50 requests a second per client address, bursts of 100.
         "rate_limits": {"rules": [{"match": "*", "key": "ip", "rate_per_s": 50, "burst": 100}]},
         "aggregates": {OVERVIEW: overview_aggregate()},
+        "observability": {"tracing": {"exporter": trace, "otlp_endpoint": otlp_endpoint,
+                                      "service_name": "demo-gateway"},
+                          # X-Gateway-Explain: 1 from a caller with the admin role
+                          "explain": {"enabled": True, "roles": ["admin"]}},
+        **admin,
     })
 
 
-async def run_demo(host: str, rest_port: int, grpc_port: int, ops_port: int = 9464) -> int:
+async def run_demo(host: str, rest_port: int, grpc_port: int, ops_port: int = 9464,
+                   trace: Literal["none", "console", "otlp"] = "none",
+                   otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces") -> int:
     from services.server import start_all
 
-    backends = await start_all(host="127.0.0.1")
+    backends = await start_all(host="127.0.0.1", trace=trace, otlp_endpoint=otlp_endpoint)
     running = None
     try:
         config = demo_config({n: b.address for n, b in backends.items()}, host, rest_port,
-                             grpc_port, ops_port)
+                             grpc_port, ops_port, trace, otlp_endpoint)
         try:
             running = await app.start(config)
         except StartError as exc:  # name the demo's flag for the port, not a config key
@@ -151,6 +164,10 @@ async def run_demo(host: str, rest_port: int, grpc_port: int, ops_port: int = 94
         print(f"     curl -s -H 'x-api-key: {DEMO_API_KEY}' "
               f"http://{host}:{running.rest_port}/v1/dashboard/overview")
         print("     TOKEN=$(.venv/bin/python -m gateway demo-token --sub u-1001 --roles admin)")
+        print(f"     curl -si -H \"Authorization: Bearer $TOKEN\" -H 'X-Gateway-Explain: 1' "
+              f"http://{host}:{running.rest_port}/v1/users/u-1001")
+        print(f"     curl -s -H 'Authorization: Bearer {DEMO_ADMIN_TOKEN}' "
+              f"http://{host}:{running.ops_port}/admin/requests/<X-Request-ID>")
         print("stop with Ctrl-C", flush=True)
         await app.wait_for_signal()
     finally:

@@ -77,7 +77,8 @@ def build_runtime(compiled: Compiled, instances: int = 1,
         parts = forward if auth.authorize.inert else chain([auth.authorize], forward)
         terminal = Aggregates(compiled.aggregates, forward, parts=parts)
     contract = CheckContract(compiled.contracts, not config.transcoding.use_proto_names)
-    policies = [*observability.head, *auth.ordered(PropagateRequestId()), limiter, contract,
+    policies = [*observability.head, *observability.explain,
+                *auth.ordered(PropagateRequestId()), limiter, contract,
                 Deadline(timeouts, stream_timeout_s=stream_timeouts)]
     if auth.authenticate in policies:  # the access log names whom authorize then refuses
         after = policies.index(auth.authenticate) + 1

@@ -1,6 +1,8 @@
 """Command line for the demo backends: `python -m services` runs users, orders and notifications
 in one process; `python -m services.<name> --port N` runs one. SIGINT/SIGTERM stop cleanly.
 `--delay METHOD=SECONDS` (repeatable) gives a method a fixed service time from the start.
+`--trace console|otlp` gives every call a SERVER span (services/tracing.py), continuing the
+caller's traceparent; `--otlp-endpoint` is where OTLP/HTTP spans go.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from google.protobuf import descriptor_pool
 
 from services.faults import Fault
 from services.server import RunningBackend, start_backend
+from services.tracing import EXPORTERS, OTLP_ENDPOINT, Exporter, backend_tracer_provider
 
 GRACE_S = 2.0  # calls in flight get this long to finish on shutdown
 
@@ -60,6 +63,10 @@ def main(names: Sequence[str], argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--delay", type=parse_delay, action="append", default=[],
                         metavar="METHOD=SECONDS",
                         help="answer METHOD (/pkg.Service/Method) only after SECONDS; repeatable")
+    parser.add_argument("--trace", choices=EXPORTERS, default="none",
+                        help="export a SERVER span per call: to the console or over OTLP/HTTP")
+    parser.add_argument("--otlp-endpoint", default=OTLP_ENDPOINT,
+                        help=f"OTLP/HTTP traces URL for --trace otlp (default {OTLP_ENDPOINT})")
     args = parser.parse_args(argv)
     if len(names) == 1:
         ports = {names[0]: args.port}
@@ -67,13 +74,14 @@ def main(names: Sequence[str], argv: Sequence[str] | None = None) -> None:
         ports = {name: getattr(args, f"{name}_port") for name in names}
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        _run(_serve(args.host, ports, dict(args.delay)))
+        _run(_serve(args.host, ports, dict(args.delay), args.trace, args.otlp_endpoint))
     except (OSError, UnservedMethod) as exc:
         log.error("%s", exc)
         sys.exit(1)
 
 
-async def _serve(host: str, ports: Mapping[str, int], delays: Mapping[str, float]) -> None:
+async def _serve(host: str, ports: Mapping[str, int], delays: Mapping[str, float],
+                 trace: Exporter = "none", otlp_endpoint: str = OTLP_ENDPOINT) -> None:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -81,7 +89,8 @@ async def _serve(host: str, ports: Mapping[str, int], delays: Mapping[str, float
     backends: list[RunningBackend] = []
     try:
         for name, port in ports.items():
-            backend = await start_backend(name, host, port)
+            provider = backend_tracer_provider(trace, f"demo-{name}", otlp_endpoint)
+            backend = await start_backend(name, host, port, tracer_provider=provider)
             backends.append(backend)
         inject_delays(backends, delays)
         for backend in backends:

@@ -4,6 +4,7 @@ that applies Faults and turns RpcFailure/unexpected errors into statuses; start 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -14,11 +15,13 @@ from typing import Any, Protocol, TypeAlias
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.sdk.trace import TracerProvider
 
 from services.faults import Faults
 from services.notifications import NotificationsService
 from services.orders import OrdersService
 from services.status import Context, guard
+from services.tracing import OTLP_ENDPOINT, Exporter, backend_tracer_provider, server_interceptors
 from services.users import UsersService
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # not subscriptable at runtime
@@ -55,6 +58,7 @@ class RunningBackend:
     servicers: tuple[Servicer, ...]
     faults: Faults
     health: health.aio.HealthServicer
+    tracer_provider: TracerProvider | None = None  # its spans are flushed on stop
 
     @property
     def address(self) -> str:
@@ -75,14 +79,19 @@ class RunningBackend:
         """Report NOT_SERVING, then stop; calls still running after `grace` s are cancelled."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self.tracer_provider is not None:
+            await asyncio.to_thread(self.tracer_provider.shutdown)  # OTLP posts block
 
 
 async def serve(servicers: Sequence[Servicer], host: str = "127.0.0.1", port: int = 0,
-                faults: Faults | None = None, name: str = "") -> RunningBackend:
-    """Start a server for `servicers` on host:port (0 = ephemeral) with health and reflection."""
+                faults: Faults | None = None, name: str = "",
+                tracer_provider: TracerProvider | None = None) -> RunningBackend:
+    """Start a server for `servicers` on host:port (0 = ephemeral) with health and reflection;
+    with `tracer_provider`, a SERVER span per call (services/tracing.py)."""
     faults = faults or Faults()
     server = grpc.aio.server(
-        interceptors=[_Interceptor(faults)],
+        # The span outermost, so an injected fault's delay and status are inside it.
+        interceptors=[*server_interceptors(tracer_provider), _Interceptor(faults)],
         options=[("grpc.so_reuseport", 0)],  # a taken port is an error, not a shared one
     )
     for servicer in servicers:
@@ -102,27 +111,32 @@ async def serve(servicers: Sequence[Servicer], host: str = "127.0.0.1", port: in
         raise OSError(f"cannot bind {address}")
     await server.start()
     backend = RunningBackend(name or ",".join(names), host, bound, server, tuple(servicers),
-                             faults, checker)
+                             faults, checker, tracer_provider)
     await backend.set_serving(True)
     return backend
 
 
 async def start_backend(name: str, host: str = "127.0.0.1", port: int = 0,
-                        faults: Faults | None = None) -> RunningBackend:
+                        faults: Faults | None = None,
+                        tracer_provider: TracerProvider | None = None) -> RunningBackend:
     """Start one backend of BACKENDS ("users", "orders", "notifications", "echo")."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
-    return await serve([BACKENDS[name]()], host, port, faults, name)
+    return await serve([BACKENDS[name]()], host, port, faults, name, tracer_provider)
 
 
-async def start_all(host: str = "127.0.0.1",
-                    ports: Mapping[str, int] | None = None) -> dict[str, RunningBackend]:
-    """Start users, orders and notifications, each on its own server (port 0 by default)."""
+async def start_all(host: str = "127.0.0.1", ports: Mapping[str, int] | None = None,
+                    trace: Exporter = "none", otlp_endpoint: str = OTLP_ENDPOINT
+                    ) -> dict[str, RunningBackend]:
+    """Start users, orders and notifications, each on its own server (port 0 by default);
+    `trace`: where each one's SERVER spans go (service name "demo-<backend>")."""
     ports = ports or {}
     started: dict[str, RunningBackend] = {}
     try:
         for name in DEMO:
-            started[name] = await start_backend(name, host, ports.get(name, 0))
+            provider = backend_tracer_provider(trace, f"demo-{name}", otlp_endpoint)
+            started[name] = await start_backend(name, host, ports.get(name, 0),
+                                                tracer_provider=provider)
     except BaseException:
         for backend in started.values():
             await backend.stop()

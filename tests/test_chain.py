@@ -10,6 +10,7 @@ import pytest
 
 from gateway.call import Call, Handler, Kind, Principal, Reply, chain
 from gateway.errors import PermissionDenied
+from gateway.observability.explain import Explanation
 
 
 class Tag:
@@ -67,10 +68,10 @@ async def test_empty_chain_is_the_terminal() -> None:
 
 def test_evolve_is_replace_for_what_it_changes_and_keeps_every_other_field() -> None:
     call = Call("/p.S/M", b"x", Kind.SERVER_STREAM, (("k", "v"),), "10.0.0.1", 5.0, True,
-                Principal("alice", ("admin",)), "r-1", "grpc")
+                Principal("alice", ("admin",)), "r-1", "grpc", Explanation("grpc", "r-1", "1"))
     assert {f.name for f in fields(Call)} == {  # a new field must be added to evolve too
         "method", "payload", "kind", "metadata", "peer", "deadline", "idempotent",
-        "principal", "request_id", "edge"}
+        "principal", "request_id", "edge", "explain"}
     assert call.evolve() == call
     changes: dict[str, Any] = {"metadata": (("a", "b"),), "deadline": 9.0,
                                "principal": Principal("bob"), "request_id": "r-2"}

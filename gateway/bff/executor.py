@@ -131,6 +131,8 @@ class _Run:
 
     def _settle(self, part: PartPlan, task: asyncio.Task[list[Message]]) -> None:
         error = task.exception()
+        if self._call.explain is not None:
+            self._call.explain.part(part.name, part.method, part.required, error)
         if error is None:
             self._replies[part.name] = task.result()
         elif isinstance(error, GatewayError) and not part.required:
@@ -198,6 +200,7 @@ class _Run:
                 idempotent=part.idempotent,
                 principal=self._call.principal,
                 request_id=self._call.request_id,
+                explain=self._call.explain,
             )
             reply = await _within(deadline - now, functools.partial(self._upstream, call),
                                   f"part {part.name!r} ({part.method}) ran out of time")

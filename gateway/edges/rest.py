@@ -33,6 +33,7 @@ from gateway.errors import (
     Unauthenticated,
     Unavailable,
 )
+from gateway.observability.explainer import explain_kept, explained, rest_requested
 from gateway.observability.refused import UNMATCHED, Refused
 from gateway.observability.timing import server_timing
 from gateway.policies.client_ip import Network, client_ip
@@ -158,6 +159,7 @@ class RestEdge:
             payload = endpoint.decoder.decode(
                 bindings, parse_query(raw_query), body, request.headers.get("Content-Type", "")
             )
+            explain = rest_requested(request.headers, request_id, route, bindings, raw_query, body)
             call = Call(
                 method=route.method,
                 payload=payload,
@@ -169,18 +171,22 @@ class RestEdge:
                 idempotent=route.idempotent,
                 request_id=request_id,
                 edge="rest",
+                explain=explain,
             )
             in_chain = True
             reply = await tables.pipeline(call)
             if route.server_streaming:
+                explain_kept(explain, reply)  # for the admin API: a stream has no header
                 return await self._stream(request, tables, endpoint, reply, request_id, started)
-            return self._unary(tables, endpoint, reply, request_id, started)
+            return explained(explain, self._unary(tables, endpoint, reply, request_id, started),
+                             reply)
         except GatewayError as exc:
             request_id = request_id or request_id_from(())
             if not in_chain and tables.refused is not None:
                 tables.refused(_refused_call(request, route, request_id, tables.trusted_proxies),
                                exc, time.monotonic() - started)
-            return self.error_response(exc, request_id, started)
+            response = self.error_response(exc, request_id, started)
+            return explained(explain, response, exc) if in_chain else response
 
     async def _read_body(self, request: web.BaseRequest, max_body: int) -> bytes:
         if request.content_length is not None and request.content_length > max_body:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import grpc
@@ -20,6 +20,7 @@ from gateway.config import GrpcEdge
 from gateway.edges.errortext import generic_message, hides, log_hidden
 from gateway.edges.metadata_filter import MetadataFilter
 from gateway.errors import GatewayError, RateLimited, Unavailable
+from gateway.observability.explainer import explained_trailers, grpc_requested
 from gateway.policies.client_ip import Network, client_ip
 from gateway.policies.ratelimit import pushback_ms
 from gateway.policies.request_id import HEADER, request_id_from
@@ -133,12 +134,17 @@ class RpcEdge(grpc.GenericRpcHandler):
             idempotent=info.idempotent,
             request_id=request_id,
             edge="grpc",
+            explain=grpc_requested(metadata, request_id, method, request),
         )
         try:
             reply = await tables.pipeline(call)
         except GatewayError as exc:
-            await _abort(context, tables, exc, request_id)
+            await _abort(context, tables, exc, request_id,
+                         extra=explained_trailers(call.explain, exc))
             return None
+        if call.explain is not None:  # the compact explanation as a trailer (unary calls)
+            explain = tuple(explained_trailers(call.explain, reply))
+            reply = replace(reply, trailers=(*reply.trailers, *explain))
         if reply.metadata:
             initial = [(k, v) for k, v in tables.relayed.apply(_without_grpc_keys(reply.metadata))
                        if k != HEADER]
@@ -167,13 +173,15 @@ def _peer_ip(peer: str) -> str:
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], tables: RpcTables,
-                 exc: GatewayError, request_id: str, id_trailer: bool = True) -> None:
+                 exc: GatewayError, request_id: str, id_trailer: bool = True,
+                 extra: Iterable[tuple[str, str]] = ()) -> None:
     """Fail the call with exc's code, message and google.rpc.Status details (never a traceback);
     under `grpc_edge.error_messages: generic` an INTERNAL / UNKNOWN / DATA_LOSS message and its
-    details are replaced (the original is logged)."""
+    details are replaced (the original is logged). `extra`: the gateway's own trailers."""
     code = grpc.StatusCode[exc.code.name]
     trailers: list[tuple[str, str | bytes]] = list(
         tables.relayed.apply(_without_grpc_keys(getattr(exc, "trailers", ()))))
+    trailers.extend(extra)
     message, details = exc.message, exc.details
     if hides(exc, tables.error_messages):
         log_hidden(exc, request_id, "grpc")

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from opentelemetry.sdk.trace import TracerProvider
 
 from gateway.call import Handler, Policy
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, admin_token_digest
 from gateway.observability.accesslog import AccessLog, Sink, incoming_trace_id
+from gateway.observability.explainer import Explainer
 from gateway.observability.metrics import GatewayMetrics, Snapshots
 from gateway.observability.refused import Refusals, Refused
 from gateway.observability.timing import BackendTap, NotePrincipal, Observe
@@ -35,6 +36,12 @@ class Observability:
     services: Mapping[str, str]  # proto service -> backend name
     access_sink: Sink | None  # where access lines go (None: the "gateway.access" logger)
     refused: Refused | None = None  # logs and counts what an edge refuses before the chain
+    explainer: Explainer | None = None  # None: explain off (the chain has no such step)
+
+    @property
+    def explain(self) -> tuple[Policy, ...]:
+        """The step right after the head that binds a request's explanation, if explain is on."""
+        return () if self.explainer is None else (self.explainer,)
 
     def wrap_backend(self, upstream: Handler) -> Handler:
         """The upstream handler as the chain (and the BFF's parts) should call it."""
@@ -80,4 +87,9 @@ def build_observability(config: GatewayConfig, services: Mapping[str, str],
         # No span is open for a refused request: its trace id is the client's traceparent's.
         refused = Refusals(metrics, access_log, incoming_trace_id).refused
     after = (NotePrincipal(),) if access_log is not None else ()
-    return Observability(tuple(head), after, metrics, provider, services, access_sink, refused)
+    explainer = None
+    if settings.explain.enabled:
+        digest = admin_token_digest(config.admin) if config.admin is not None else None
+        explainer = Explainer(settings.explain, digest, provider is not None)
+    return Observability(tuple(head), after, metrics, provider, services, access_sink, refused,
+                         explainer)

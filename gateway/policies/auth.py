@@ -61,6 +61,8 @@ class Authenticate:
             if self._failures is not None:
                 await self._failures.failed(call.peer)
             raise
+        if call.explain is not None:
+            call.explain.credential(bearer[0] if bearer else None, principal)
         return await call_next(self._without_credentials(call).evolve(principal=principal))
 
     async def _verified(self, bearer: list[str | bytes], api_key: list[str | bytes]
@@ -120,6 +122,8 @@ class Authorize(StepPolicy):
 
     def step(self, call: Call) -> Call:
         rule = next((rule for pattern, rule in self._rules if pattern.match(call.method)), None)
+        if call.explain is not None:
+            call.explain.rule(call.method, rule, self._default)
         if (self._default if rule is None else rule.access) == "public":
             return call
         principal = call.principal

@@ -56,13 +56,18 @@ class Deadline(StepPolicy):
             limit: float | None = self._timeout_s.get(service, self._default_s)
         else:
             limit = self._stream_timeout_s.get(service)
-        if limit is None:
+        configured: float | None = None
+        if limit is None:  # a stream without stream_timeout_s: the client's deadline, if any
             deadline = call.deadline
             if deadline is None:
+                if call.explain is not None:
+                    call.explain.deadline(now, None, None, None)
                 return call
         else:
             configured = now + limit
             deadline = configured if call.deadline is None else min(call.deadline, configured)
+        if call.explain is not None:
+            call.explain.deadline(now, call.deadline, configured, deadline)
         if deadline <= now:
             raise DeadlineExceeded(f"deadline exceeded before calling {call.method}")
         return call.evolve(deadline=deadline)

@@ -121,4 +121,6 @@ class InjectIdentity(StepPolicy):
             if self._secret is not None:
                 signature = sign_identity(fields, call.request_id, self._secret)
                 metadata = (*metadata, (SIGNATURE, signature))
+        if call.explain is not None:
+            call.explain.identity(metadata, self._secret is not None)
         return call.evolve(metadata=metadata)

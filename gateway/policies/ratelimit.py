@@ -55,6 +55,8 @@ class RateLimit:
         decision = await self.limiter.acquire(
             f"{rule.name}:{_key(rule.key, call)}", rule.rate_per_s, rule.burst
         )
+        if call.explain is not None:
+            call.explain.rate_limit(rule.name, _key(rule.key, call), decision)
         if not decision.allowed:
             seconds = retry_after_seconds(decision.retry_after_s)
             raise RateLimited(

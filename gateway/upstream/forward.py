@@ -9,7 +9,7 @@ import functools
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -28,6 +28,9 @@ from gateway.upstream.outlier import OutlierDetector
 from gateway.upstream.pool import BackendPool, Instance, InstanceStatus, Picked
 from gateway.upstream.retry import RetryPolicy, Sleep
 from gateway.upstream.status import BackendFailed, Failure, classify, to_metadata
+
+if TYPE_CHECKING:
+    from gateway.observability.explain import Explanation
 
 REQUEST_ID = "x-request-id"
 
@@ -125,6 +128,8 @@ class Upstream:
         if backend is None:
             raise Unimplemented(f"no backend serves {service!r}")
         breaker = backend.breakers.get(call.method)
+        if call.explain is not None:
+            call.explain.breaker(backend.name, call.method, breaker)
         probe = breaker.admit()
         idle = _idle_timer(backend, call)
         if idle is not None and call.kind.streams_requests:
@@ -164,9 +169,9 @@ class Upstream:
                 trailers = to_metadata(await rpc.trailing_metadata())
             except grpc.aio.AioRpcError as exc:
                 failure = classify(exc, backend.name)
-                _record(backend, breaker, picked, probe, failure)
+                _record(backend, breaker, picked, probe, failure, call.explain)
                 raise BackendFailed(failure) from None
-            _record(backend, breaker, picked, probe, None)
+            _record(backend, breaker, picked, probe, None, call.explain)
         finally:
             _give_back(backend, picked)
         return Reply(payload, initial, trailers, backend=backend.name)
@@ -200,6 +205,8 @@ class Upstream:
             raise
         try:
             tried.append(picked.instance)
+            if call.explain is not None:
+                call.explain.attempt(backend.pool, backend.config.lb, call.method, picked)
             invoke = picked.instance.multicallable(call.method, call.kind)
             return invoke(call.payload, timeout=timeout, metadata=_outgoing(call) or None), picked
         except BaseException:
@@ -223,7 +230,9 @@ def _give_back(backend: _Backend, picked: Picked) -> None:
 
 
 def _record(backend: _Backend, breaker: CircuitBreaker, picked: Picked, probe: bool,
-            failure: Failure | None) -> None:
+            failure: Failure | None, explain: Explanation | None = None) -> None:
+    if explain is not None:
+        explain.attempt_done(picked, failure)
     fault = failure is not None and failure.fault
     backend.pool.record(picked, fault, unreachable=failure is not None and failure.transport)
     breaker.record(fault, probe)

@@ -9,7 +9,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from gateway import app
-from gateway.demo import DEMO_API_KEY, demo_config, mint_demo_token
+from gateway.demo import DEMO_ADMIN_TOKEN, DEMO_API_KEY, demo_config, mint_demo_token
 from services.server import start_all
 
 
@@ -77,3 +77,32 @@ async def test_demo_document_offers_authorize_and_the_token_works(
     async with http.post(f"{base}/v1/users", json={"email": "swagger@example.com"},
                          headers={"Authorization": f"Bearer {token}"}) as r:
         assert r.status == 201
+async def test_the_readme_explains_a_request_against_the_demo() -> None:
+    """README "Explain a request": an admin's X-Gateway-Explain: 1, then the admin API."""
+    backends = await start_all()
+    running = await app.start(demo_config({n: b.address for n, b in backends.items()},
+                                          "127.0.0.1", 0, 0, ops_port=0))
+    base = f"http://127.0.0.1:{running.rest_port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/v1/users/u-1001", headers={
+                    **bearer("u-1001", "admin"), "X-Gateway-Explain": "1"}) as r:
+                assert r.status == 200
+                compact = r.headers["X-Gateway-Explain"]
+                request_id = r.headers["X-Request-ID"]
+            assert compact.startswith(f"id={request_id}; code=OK; decided_by=attempt")
+            async with http.get(f"{base}/v1/users/u-1001", headers={
+                    **bearer("u-1002"), "X-Gateway-Explain": "1"}) as r:
+                assert r.status == 200 and "X-Gateway-Explain" not in r.headers  # not admin
+            async with http.get(
+                    f"http://127.0.0.1:{running.ops_port}/admin/requests/{request_id}",
+                    headers={"Authorization": f"Bearer {DEMO_ADMIN_TOKEN}"}) as r:
+                assert r.status == 200
+                whole = await r.json()
+        assert whole["outcome"]["decided_by"] == "attempt"
+        assert {s["step"] for s in whole["steps"]} >= {"route", "authenticate", "rate_limit",
+                                                       "attempt"}
+    finally:
+        await running.stop(0)
+        for backend in backends.values():
+            await backend.stop()
