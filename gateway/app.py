@@ -23,6 +23,7 @@ from gateway.config import AdminApi, GatewayConfig, Listener, admin_token_digest
 from gateway.edges.health import add_health_routes
 from gateway.edges.rest import RestEdge
 from gateway.edges.rpc import RpcEdge
+from gateway.edges.rpchttp import rpc_http_tables
 from gateway.errors import ConfigError
 from gateway.observability.accesslog import Sink
 from gateway.observability.ops import ops_application
@@ -186,7 +187,11 @@ def _rest_edge(runtime: Runtime) -> RestEdge:
     compiled, config = runtime.compiled, runtime.compiled.config
     return RestEdge(compiled.schema, compiled.table, compiled.endpoints, runtime.pipeline,
                     config.transcoding, config.cors, compiled.openapi,
-                    (config.auth.api_key_header,), runtime.trusted_proxies)
+                    (config.auth.api_key_header,), runtime.trusted_proxies,
+                    rpc_http_tables(compiled.schema, {m: (i.kind, i.idempotent) for m, i in
+                                                      compiled.methods.items()},
+                                    runtime.pipeline, config.transcoding.max_body_bytes,
+                                    runtime.trusted_proxies))
 
 
 def _rpc_edge(runtime: Runtime) -> RpcEdge:

@@ -169,10 +169,13 @@ class Backend(_Model):
 
 class Cors(_Model):
     allow_origins: tuple[str, ...] = ()  # empty: CORS off; "*" allows any origin
+    # Connect and gRPC-Web clients send connect-*, x-grpc-web and x-user-agent (docs/protocols.md)
     allow_headers: tuple[str, ...] = ("authorization", "content-type", "x-request-id",
-                                      "grpc-timeout", "x-timeout")
+                                      "grpc-timeout", "x-timeout", "connect-protocol-version",
+                                      "connect-timeout-ms", "x-grpc-web", "x-user-agent")
     expose_headers: tuple[str, ...] = ("x-request-id", "grpc-status", "grpc-message",
-                                       "x-gateway-backend", "server-timing")
+                                       "grpc-status-details-bin", "x-gateway-backend",
+                                       "server-timing")
     allow_credentials: bool = False
     max_age_s: int = Field(default=600, ge=0)
 

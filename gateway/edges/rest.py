@@ -17,10 +17,12 @@ from aiohttp import web
 
 from gateway.call import Call, Handler, Kind, Reply
 from gateway.config import Cors, Transcoding
+from gateway.edges import protocols
 from gateway.edges.cors import CorsPolicy, is_preflight
 from gateway.edges.docs import Page, docs_pages
 from gateway.edges.headers import headers_from_metadata, metadata_from_headers
 from gateway.edges.health import health_pages
+from gateway.edges.rpchttp import RpcHttpTables
 from gateway.errors import (
     GatewayError,
     HttpError,
@@ -72,6 +74,7 @@ class RestTables:
     trusted_proxies: tuple[Network, ...]
     pages: Mapping[str, Page]  # fixed GET paths (/openapi.json, /docs) -> their answer
     cors: CorsPolicy | None  # None: CORS off
+    rpc_http: RpcHttpTables | None = None  # Connect and gRPC-Web at /pkg.Service/Method
 
 
 class RestEdge:
@@ -79,7 +82,8 @@ class RestEdge:
                  pipeline: Handler, transcoding: Transcoding, cors: Cors | None = None,
                  openapi: Mapping[str, Any] | None = None,
                  credential_headers: tuple[str, ...] = (),
-                 trusted_proxies: tuple[Network, ...] = ()) -> None:
+                 trusted_proxies: tuple[Network, ...] = (),
+                 rpc_http: RpcHttpTables | None = None) -> None:
         # Credentials always enter the pipeline; authentication decides whether they go on.
         forward = frozenset((*transcoding.forward_headers, "authorization", *TRACE_CONTEXT,
                              *credential_headers))
@@ -88,6 +92,7 @@ class RestEdge:
             schema, table, endpoints, pipeline, forward, transcoding.max_body_bytes,
             trusted_proxies, docs_pages(openapi) if openapi is not None else {},
             CorsPolicy(cors, methods) if cors is not None and cors.allow_origins else None,
+            rpc_http,
         )
         self._health: Mapping[str, Page] = {}
 
@@ -107,6 +112,8 @@ class RestEdge:
                 response = page()
             elif cors is not None and is_preflight(request.method, request.headers):
                 return web.Response(status=200, headers=cors.preflight(request.headers))
+            elif tables.rpc_http is not None and request.path in tables.rpc_http.methods:
+                return await protocols.handle(tables.rpc_http, request, cors)  # own CORS headers
             else:
                 response = await self.handle(request)
         except HttpError as exc:  # a refused preflight: no CORS headers, the JSON body
