@@ -34,9 +34,10 @@ fi
 
 if [[ $want_test_tools -eq 1 ]]; then
   if ! command -v redis-server >/dev/null; then apt_install redis-server; fi
-  if [[ ! -x node_modules/.bin/buf ]]; then
+  if [[ ! -x node_modules/.bin/buf || ! -d node_modules/@connectrpc/connect-node ]]; then
     command -v npm >/dev/null || apt_install npm
-    # buf is pinned exactly in package.json and its platform binary is pinned by buf itself;
+    # buf, connect-es and protoc-gen-es are pinned exactly in package.json (tests/protocols runs
+    # a real Connect / gRPC-Web client); buf's platform binary is pinned by buf itself;
     # no lock file, since npm drops other platforms' optional packages from it and `npm ci`
     # then refuses it.
     npm install --no-audit --no-fund --no-package-lock --loglevel=error
