@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 import orjson
 from aiohttp import web
 
-from gateway.call import Reply
+from gateway.call import Metadata, Reply
 from gateway.edges.rpchttp import (
     RpcHttpTables,
     RpcMethod,
@@ -216,7 +216,8 @@ async def _stream(tables: RpcHttpTables, method: RpcMethod, request: web.BaseReq
         error = exc
     finally:
         await messages.aclose()  # type: ignore[attr-defined]
-    await response.write(_end_stream(error))
+    trailers = reply.stream_end.trailers if reply.stream_end is not None and error is None else ()
+    await response.write(_end_stream(error, trailers))
     await response.write_eof()
     return response
 
@@ -232,7 +233,10 @@ async def _stream_error(request: web.BaseRequest, codec: str, exc: GatewayError,
     return response
 
 
-def _end_stream(error: GatewayError | None) -> bytes:
-    trailers = metadata_headers(getattr(error, "trailers", ())) if error is not None else []
-    return rpcwire.envelope(orjson.dumps(rpcwire.end_stream(error, trailers)),
-                            rpcwire.FLAG_END_STREAM)
+def _end_stream(error: GatewayError | None, trailers: Metadata = ()) -> bytes:
+    """The end-of-stream message: the error, and the backend's trailers (or the error's)."""
+    if error is not None:
+        trailers = getattr(error, "trailers", ())
+    return rpcwire.envelope(
+        orjson.dumps(rpcwire.end_stream(error, metadata_headers(trailers))),
+        rpcwire.FLAG_END_STREAM)

@@ -116,7 +116,12 @@ async def _answer(tables: RpcHttpTables, method: RpcMethod, request: web.BaseReq
     except GatewayError as exc:
         error = exc
     fields = rpcwire.grpc_status_fields(error)
-    trailers = reply.trailers if error is None else getattr(error, "trailers", ())
+    if error is not None:
+        trailers = getattr(error, "trailers", ())
+    elif reply.stream_end is not None:
+        trailers = reply.stream_end.trailers
+    else:
+        trailers = reply.trailers
     fields.extend((k.lower(), v) for k, v in metadata_headers(trailers))
     frame = rpcwire.grpc_web_trailers(fields)
     await response.write(base64.b64encode(frame) if text else frame)

@@ -74,6 +74,9 @@ class RpcEdge(grpc.GenericRpcHandler):
                         yield message
                 except GatewayError as exc:
                     await _abort(context, exc, "")
+                    return
+                if reply.stream_end is not None and reply.stream_end.trailers:
+                    context.set_trailing_metadata(_without_grpc_keys(reply.stream_end.trailers))
 
             factory = (grpc.stream_stream_rpc_method_handler if kind.streams_requests
                        else grpc.unary_stream_rpc_method_handler)

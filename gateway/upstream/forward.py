@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 
-from gateway.call import Call, Metadata, Reply
+from gateway.call import Call, Metadata, Reply, StreamEnd
 from gateway.config import Backend, GatewayConfig
 from gateway.errors import DeadlineExceeded, Unimplemented
 from gateway.upstream.balancer import make_balancer
@@ -161,7 +161,9 @@ class Upstream:
         # the slot and the instance load last as long as the stream (at once if already over)
         rpc.add_done_callback(lambda _: _give_back(backend, picked))
         ended = functools.partial(_record, backend, breaker, picked, probe)
-        return Reply(_replies(rpc, backend.name, ended), initial, backend=backend.name)
+        end = StreamEnd()
+        return Reply(_replies(rpc, backend.name, ended, end), initial, backend=backend.name,
+                     stream_end=end)
 
     def _start(self, backend: _Backend, call: Call, tried: list[Instance]) -> tuple[Any, Picked]:
         """Take a slot and an instance and start the call on it. The caller hands both back
@@ -211,12 +213,14 @@ def _outgoing(call: Call) -> Metadata:
     return call.metadata
 
 
-async def _replies(rpc: Any, backend: str, ended: Callable[[Failure | None], None]
-                   ) -> AsyncIterator[bytes]:
-    """The reply stream; closing it early (client gone) cancels the backend call."""
+async def _replies(rpc: Any, backend: str, ended: Callable[[Failure | None], None],
+                   end: StreamEnd) -> AsyncIterator[bytes]:
+    """The reply stream; closing it early (client gone) cancels the backend call. At its end
+    `end` holds the backend's trailers (a failure carries them on its error)."""
     try:
         async for message in rpc:
             yield message
+        end.trailers = to_metadata(await rpc.trailing_metadata())
     except grpc.aio.AioRpcError as exc:
         failure = classify(exc, backend)
         ended(failure)
