@@ -22,6 +22,8 @@ from gateway.edges.rpchttp import (
     RpcHttpTables,
     RpcMethod,
     build_call,
+    error_headers,
+    first_message,
     gateway_headers,
     metadata_headers,
     monotonic,
@@ -185,6 +187,7 @@ def _unary_error(exc: GatewayError, headers: Headers) -> web.Response:
     if isinstance(exc, MethodNotAllowed):
         status = 405
         headers.append(("Allow", ", ".join(exc.allowed)))
+    headers.extend(error_headers(exc))
     headers.extend(metadata_headers(getattr(exc, "trailers", ()), "Trailer-"))
     headers.append(("Content-Type", "application/json"))
     return web.Response(status=status, body=orjson.dumps(rpcwire.connect_error(exc)),
@@ -196,22 +199,27 @@ async def _stream(tables: RpcHttpTables, method: RpcMethod, request: web.BaseReq
     assert not isinstance(reply.payload, bytes)
     messages = reply.payload
     gzip_out = rpcwire.accepts(request.headers.get("Connect-Accept-Encoding", ""), "gzip")
-    headers = [*headers, *metadata_headers(reply.metadata),
-               ("Content-Type", f"application/connect+{codec}")]
-    if gzip_out:
-        headers.append(("Connect-Content-Encoding", "gzip"))
-    response = web.StreamResponse(status=200, headers=headers)
-    await response.prepare(request)
-    error: GatewayError | None = None
     encode = tables.codecs.get(method.name).encode_reply if codec == "json" else None
+
+    async def send(message: bytes) -> None:
+        data = encode(message) if encode is not None else message
+        if gzip_out and len(data) >= COMPRESS_MIN:
+            await response.write(rpcwire.envelope(rpcwire.compress(data),
+                                                  rpcwire.FLAG_COMPRESSED))
+        else:
+            await response.write(rpcwire.envelope(data))
+
     try:
-        async for message in messages:
-            data = encode(message) if encode is not None else message
-            if gzip_out and len(data) >= COMPRESS_MIN:
-                await response.write(rpcwire.envelope(rpcwire.compress(data),
-                                                      rpcwire.FLAG_COMPRESSED))
-            else:
-                await response.write(rpcwire.envelope(data))
+        first, error, sent = await first_message(reply)
+        headers = [*headers, *sent, ("Content-Type", f"application/connect+{codec}")]
+        if gzip_out:
+            headers.append(("Connect-Content-Encoding", "gzip"))
+        response = web.StreamResponse(status=200, headers=headers)
+        await response.prepare(request)
+        if first is not None:
+            await send(first)
+            async for message in messages:
+                await send(message)
     except GatewayError as exc:
         error = exc
     finally:

@@ -18,6 +18,8 @@ from gateway.edges.rpchttp import (
     RpcHttpTables,
     RpcMethod,
     build_call,
+    error_headers,
+    first_message,
     gateway_headers,
     metadata_headers,
     monotonic,
@@ -85,7 +87,13 @@ async def _answer(tables: RpcHttpTables, method: RpcMethod, request: web.BaseReq
                   content_type: str, text: bool, codec: str, reply: Reply,
                   headers: Headers) -> web.StreamResponse:
     gzip_out = rpcwire.accepts(request.headers.get("Grpc-Accept-Encoding", ""), "gzip")
-    headers = [*headers, *metadata_headers(reply.metadata), ("Content-Type", content_type)]
+    first: bytes | None = None
+    error: GatewayError | None = None
+    if isinstance(reply.payload, bytes):
+        sent = metadata_headers(reply.metadata)
+    else:
+        first, error, sent = await first_message(reply)
+    headers = [*headers, *sent, ("Content-Type", content_type)]
     if gzip_out:
         headers.append(("Grpc-Encoding", "gzip"))
     response = web.StreamResponse(status=200, headers=headers)
@@ -103,14 +111,15 @@ async def _answer(tables: RpcHttpTables, method: RpcMethod, request: web.BaseReq
         else:
             await send(data)
 
-    error: GatewayError | None = None
     try:
         if isinstance(reply.payload, bytes):
             await send_message(reply.payload)
         else:
             try:
-                async for message in reply.payload:
-                    await send_message(message)
+                if first is not None:
+                    await send_message(first)
+                    async for message in reply.payload:
+                        await send_message(message)
             finally:
                 await reply.payload.aclose()  # type: ignore[attr-defined]
     except GatewayError as exc:
@@ -131,9 +140,11 @@ async def _answer(tables: RpcHttpTables, method: RpcMethod, request: web.BaseReq
 
 async def _ended(request: web.BaseRequest, content_type: str, text: bool, exc: GatewayError,
                  headers: Headers) -> web.StreamResponse:
-    """A call that failed before any reply: 200, no message, the status in the trailers frame."""
-    response = web.StreamResponse(status=200,
-                                  headers=[*headers, ("Content-Type", content_type)])
+    """A call that failed before any reply: 200, no message, the status in the trailers frame.
+
+    Headers: what the backend sent before failing (see rpchttp.error_headers)."""
+    response = web.StreamResponse(
+        status=200, headers=[*headers, *error_headers(exc), ("Content-Type", content_type)])
     await response.prepare(request)
     fields = rpcwire.grpc_status_fields(exc)
     fields.extend((k.lower(), v) for k, v in metadata_headers(getattr(exc, "trailers", ())))

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from aiohttp import web
 from google.protobuf.descriptor_pb2 import MethodOptions
 
-from gateway.call import Call, Handler, Kind, Metadata
+from gateway.call import Call, Handler, Kind, Metadata, Reply
 from gateway.edges.cors import CorsPolicy
 from gateway.edges.headers import HOP_BY_HOP, headers_from_metadata
-from gateway.errors import InvalidArgument, PayloadTooLarge
+from gateway.errors import GatewayError, InvalidArgument, PayloadTooLarge
 from gateway.policies.client_ip import Network, client_ip
 from gateway.policies.request_id import request_id_from
 from gateway.transcode.rpccodec import JsonCodecs
@@ -130,6 +130,29 @@ async def read_body(request: web.BaseRequest, max_body: int) -> bytes:
 
 def metadata_headers(metadata: Metadata, prefix: str = "") -> list[tuple[str, str]]:
     return headers_from_metadata(metadata, prefix)
+
+
+def error_headers(exc: GatewayError) -> list[tuple[str, str]]:
+    """The response headers of a failed call: the backend's initial metadata; when it sent none
+    (gRPC's trailers-only answer, headers and trailers delivered as one set, not told apart),
+    its trailers, which then go out as trailers too (what a gRPC client sees as well)."""
+    sent: Metadata = getattr(exc, "headers", ())
+    return metadata_headers(sent or getattr(exc, "trailers", ()))
+
+
+async def first_message(reply: Reply) -> tuple[bytes | None, GatewayError | None,
+                                              list[tuple[str, str]]]:
+    """(first message, error, response headers) of a reply stream, pulled before the headers go
+    out: a stream that ends or fails before its first message (gRPC's trailers-only answer)
+    then still shows the backend's metadata as headers."""
+    assert not isinstance(reply.payload, bytes)
+    try:
+        return await anext(reply.payload), None, metadata_headers(reply.metadata)
+    except StopAsyncIteration:
+        ended = reply.stream_end.trailers if reply.stream_end is not None else ()
+        return None, None, metadata_headers(reply.metadata or ended)
+    except GatewayError as exc:
+        return None, exc, metadata_headers(reply.metadata) or error_headers(exc)
 
 
 def gateway_headers(request_id: str, backend: str) -> list[tuple[str, str]]:

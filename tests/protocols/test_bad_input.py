@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import struct
 
 import pytest
@@ -113,4 +114,22 @@ async def test_grpc_web_unknown_sub_format_is_415(stack: Stack) -> None:
                                headers={"Content-Type": "application/grpc-web+xml"}) as r:
         assert r.status == 415
         assert r.headers["grpc-status"] == "3"
+    assert backend_calls(stack, GET_USER) == 0
+
+
+async def test_gzip_envelope_bomb_is_refused_at_the_cap(stack: Stack) -> None:
+    bomb = gzip.compress(b"\0" * (4 * MAX))  # ~250 bytes that inflate past the cap
+    async with stack.http.post(stack.url(WATCH), data=frame(bomb, 0x01), headers={
+            "Content-Type": "application/connect+proto", "Connect-Content-Encoding": "gzip"}) as r:
+        _, end = end_stream(await r.read())
+    assert end["error"]["code"] == "resource_exhausted"
+    assert backend_calls(stack, WATCH) == 0
+
+
+async def test_compressed_envelope_without_an_encoding(stack: Stack) -> None:
+    async with stack.http.post(stack.url(GET_USER), data=frame(b"x", 0x01),
+                               headers={"Content-Type": "application/grpc-web"}) as r:
+        _, trailers = grpc_web(await r.read())
+    assert trailers["grpc-status"] == "3"
+    assert "no message encoding" in trailers["grpc-message"].replace("%20", " ")
     assert backend_calls(stack, GET_USER) == 0

@@ -1,5 +1,6 @@
-"""A finished server stream's trailers reach the client: Connect's end-of-stream metadata,
-gRPC-Web's trailers frame, gRPC trailing metadata (a real grpc.aio backend that sets them)."""
+"""Backend metadata reaches the client where the protocol puts it (a real grpc.aio backend):
+a finished stream's trailers in Connect's end-of-stream message, gRPC-Web's trailers frame and
+gRPC trailing metadata; a failed call's headers as headers and its trailers as trailers."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ from orders.v1 import orders_pb2, orders_pb2_grpc
 from tests.protocols.wire import end_stream, frame, grpc_web
 
 WATCH = "/orders.v1.Orders/WatchOrders"
+GET_ORDER = "/orders.v1.Orders/GetOrder"
 EVENT = orders_pb2.WatchOrdersResponse(kind=orders_pb2.WatchOrdersResponse.KIND_CREATED)
 
 
 class TwoEvents(grpc.GenericRpcHandler):
     def service(self, details: grpc.HandlerCallDetails) -> Any:
+        if details.method == GET_ORDER:
+            return grpc.unary_unary_rpc_method_handler(fail_with_metadata)
         if details.method != WATCH:
             return None
 
@@ -32,6 +36,13 @@ class TwoEvents(grpc.GenericRpcHandler):
             context.set_trailing_metadata((("x-feed-end", "done"),))
 
         return grpc.unary_stream_rpc_method_handler(watch)
+
+
+async def fail_with_metadata(request: bytes, context: grpc.aio.ServicerContext[Any, Any]
+                             ) -> bytes:
+    await context.send_initial_metadata((("x-sent-first", "h"),))
+    await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no", (("x-sent-last", "t"),))
+    return b""
 
 
 @pytest.fixture
@@ -73,3 +84,23 @@ async def test_trailers_of_a_finished_stream(gateway: app.RunningGateway) -> Non
             orders_pb2.WatchOrdersRequest(user_id="u-1"))
         assert len([event async for event in call]) == 2
         assert ("x-feed-end", "done") in tuple(await call.trailing_metadata())
+
+
+async def test_a_failed_call_keeps_headers_and_trailers_apart(gateway: app.RunningGateway
+                                                              ) -> None:
+    url = f"http://127.0.0.1:{gateway.rest_port}{GET_ORDER}"
+    request = orders_pb2.GetOrderRequest(id="o-1").SerializeToString()
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, data=request,
+                             headers={"Content-Type": "application/proto"}) as r:
+            assert r.status == 400
+            assert (await r.json())["code"] == "failed_precondition"
+            assert r.headers["x-sent-first"] == "h"
+            assert r.headers["Trailer-x-sent-last"] == "t"
+            assert "x-sent-last" not in r.headers
+        async with http.post(url, data=frame(request),
+                             headers={"Content-Type": "application/grpc-web"}) as r:
+            assert r.headers["x-sent-first"] == "h"
+            _, trailers = grpc_web(await r.read())
+        assert trailers["grpc-status"] == "9"
+        assert trailers["x-sent-last"] == "t"
