@@ -23,10 +23,16 @@ if [[ ! -x $BIN/connectconformance || ! -x $BIN/grpcserver ]]; then
 fi
 mkdir -p bench/out
 log=${CONFORMANCE_LOG:-bench/out/conformance.log}
+# Skipped cases, each for a reason outside the gateway's protocol code:
+#   gRPC Unexpected Requests/**/no-request: a gRPC call half-closed without its request message
+#     is not answered by the grpcio server under the gRPC listener; the client times out and the
+#     runner then abandons ~100 other cases of that server
+#   Connect with GET/**: the suite's gRPC server (grpc-go) does not implement IdempotentUnary;
+#     Connect GET is covered by tests/protocols (test_connect.py, the connect-es client)
 set +e
 PYTHONPATH=. timeout "${CONFORMANCE_TIMEOUT_S:-1200}" "$BIN/connectconformance" --mode server \
   --conf bench/conformance/config.yaml -v --parallel "${CONFORMANCE_PARALLEL:-4}" \
-  --skip "gRPC Unexpected Requests/**/no-request" "$@" \
+  --skip "gRPC Unexpected Requests/**/no-request" --skip "Connect with GET/**" "$@" \
   -- .venv/bin/python bench/conformance/serve.py >"$log" 2>&1
 rc=$?
 set -e

@@ -181,8 +181,12 @@ def _unary(tables: RpcHttpTables, method: RpcMethod, request: web.BaseRequest, c
 
 
 def _unary_error(exc: GatewayError, headers: Headers) -> web.Response:
-    status = exc.http_status if isinstance(exc, UnsupportedMediaType) \
-        else rpcwire.connect_http_status(exc)
+    if isinstance(exc, UnsupportedMediaType):
+        # Not a Connect request at all: 415, as the protocol asks, and a plain-text reason (a
+        # Connect client derives code unknown from the status; a person reads the text).
+        return web.Response(status=415, text=exc.message, headers=[
+            *headers, ("Accept-Post", ", ".join((*UNARY_TYPES, *STREAM_TYPES)))])
+    status = rpcwire.connect_http_status(exc)
     headers = list(headers)
     if isinstance(exc, MethodNotAllowed):
         status = 405
