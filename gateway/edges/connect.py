@@ -70,9 +70,9 @@ async def handle(tables: RpcHttpTables, method: RpcMethod, request: web.BaseRequ
             codec = _codec(request.headers.get("Content-Type", ""), streaming)
             payload = await _post_message(tables, method, request, codec, streaming)
         else:
-            raise MethodNotAllowed(
-                f"{request.method[:16]} is not a Connect method",
-                ("GET", "POST") if method.no_side_effects else ("POST",))
+            return web.Response(status=405, text=f"{request.method[:16]} is not a Connect method",
+                                headers=[*extra, ("Allow", "GET, POST" if method.no_side_effects
+                                                  else "POST")])
         timeout = request.headers.get("Connect-Timeout-Ms")
         started = monotonic()
         deadline = None if timeout is None else started + rpcwire.connect_timeout(timeout)

@@ -82,15 +82,18 @@ def split_envelopes(body: bytes, max_message: int) -> list[tuple[int, bytes]]:
 
 def single_message(frames: Sequence[tuple[int, bytes]], encoding: str, max_message: int,
                    protocol: str) -> bytes:
-    """The one request message of a unary or server-streaming call sent in envelopes."""
+    """The one request message of a unary or server-streaming call sent in envelopes.
+
+    The codes are gRPC's (and connect-go's): a count other than one is UNIMPLEMENTED (the
+    method does not take a request stream), a compressed flag without an encoding INTERNAL."""
     if len(frames) != 1:
-        raise InvalidArgument(f"{protocol}: want exactly one request message, got {len(frames)}")
+        raise Unimplemented(f"{protocol}: want exactly one request message, got {len(frames)}")
     flags, data = frames[0]
     if flags & ~FLAG_COMPRESSED:
         raise InvalidArgument(f"{protocol}: request envelope has unknown flags 0x{flags:02x}")
     if flags & FLAG_COMPRESSED:
         if encoding == "identity":
-            raise InvalidArgument(f"{protocol}: compressed envelope but no message encoding")
+            raise GatewayError(f"{protocol}: compressed envelope but no message encoding")
         return decompress(data, encoding, max_message)
     return data
 

@@ -138,6 +138,23 @@ async def test_compressed_envelope_without_an_encoding(stack: Stack) -> None:
     async with stack.http.post(stack.url(GET_USER), data=frame(b"x", 0x01),
                                headers={"Content-Type": "application/grpc-web"}) as r:
         _, trailers = grpc_web(await r.read())
-    assert trailers["grpc-status"] == "3"
+    assert trailers["grpc-status"] == "13"  # INTERNAL, as gRPC says
     assert "no message encoding" in trailers["grpc-message"].replace("%20", " ")
+    assert backend_calls(stack, GET_USER) == 0
+
+
+async def test_other_http_methods_are_405(stack: Stack) -> None:
+    async with stack.http.delete(stack.url(GET_USER)) as r:
+        assert r.status == 405
+        assert r.headers["Allow"] == "GET, POST"
+        assert "DELETE" in await r.text()
+    assert backend_calls(stack, GET_USER) == 0
+
+
+async def test_two_request_messages_for_a_unary_method_is_unimplemented(stack: Stack) -> None:
+    body = frame(users_pb2.GetUserRequest(id="u-1001").SerializeToString())
+    async with stack.http.post(stack.url(GET_USER), data=body + body,
+                               headers={"Content-Type": "application/grpc-web"}) as r:
+        _, trailers = grpc_web(await r.read())
+    assert trailers["grpc-status"] == "12"
     assert backend_calls(stack, GET_USER) == 0
