@@ -145,6 +145,10 @@ class Backend(_Model):
     # Deadline of each call when the client sets none, and the cap on what a client may ask for
     # (Envoy's route default is 15 s).
     timeout_s: float = Field(default=15.0, gt=0)
+    # False: a call whose client set no deadline goes on without one (timeout_s still caps the
+    # ones that have one). For a backend that must see the client's deadline exactly, as a
+    # protocol conformance suite checks; True (T-16) keeps every call bounded.
+    default_deadline: bool = True
     lb: Literal["round_robin", "least_request"] = "round_robin"
     max_requests: int = Field(default=1024, ge=1)  # concurrent calls per backend (T-01)
     retry: Retry = Retry()

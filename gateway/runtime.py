@@ -72,7 +72,9 @@ def build_runtime(compiled: Compiled, instances: int = 1,
         parts = forward if auth.authorize.inert else chain([auth.authorize], forward)
         terminal = Aggregates(compiled.aggregates, forward, parts=parts)
     policies = [*observability.head, *auth.ordered(PropagateRequestId()), limiter,
-                Deadline(timeouts)]
+                Deadline(timeouts, open_ended=frozenset(
+                    service for service, backend in compiled.services.items()
+                    if not config.backends[backend].default_deadline))]
     if auth.authenticate in policies:  # the access log names whom authorize then refuses
         after = policies.index(auth.authenticate) + 1
         policies[after:after] = observability.after_authentication

@@ -37,17 +37,22 @@ def parse_x_timeout(text: str) -> float:
 
 
 class Deadline(StepPolicy):
-    """Every call leaves with a deadline: the least of the client's and the method's timeout."""
+    """Every call leaves with a deadline: the least of the client's and the method's timeout
+    (T-16); only a backend configured with default_deadline: false sees calls without one."""
 
     def __init__(self, timeout_s: Mapping[str, float], default_s: float = 15.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 open_ended: frozenset[str] = frozenset()) -> None:
         self._timeout_s = timeout_s  # proto service full name -> seconds
         self._default_s = default_s
         self._clock = clock
+        self._open_ended = open_ended  # services whose backend has default_deadline: false
 
     def step(self, call: Call) -> Call:
-        now = self._clock()
         service = call.method[1:].partition("/")[0]
+        if call.deadline is None and service in self._open_ended:
+            return call  # no client deadline, and the backend is to see none either
+        now = self._clock()
         configured = now + self._timeout_s.get(service, self._default_s)
         deadline = configured if call.deadline is None else min(call.deadline, configured)
         if deadline <= now:

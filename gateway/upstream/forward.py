@@ -183,9 +183,9 @@ class Upstream:
             _give_back(backend, picked)
             raise
 
-    def _timeout(self, call: Call, config: Backend) -> float:
+    def _timeout(self, call: Call, config: Backend) -> float | None:
         if call.deadline is None:
-            return config.timeout_s
+            return config.timeout_s if config.default_deadline else None
         # Leave the backend a little less than we have (Envoy's grpc_timeout_header_offset), so
         # its DEADLINE_EXCEEDED reaches our client before the client's own timer fires (T-16).
         remaining = call.deadline - self._clock() - DEADLINE_OFFSET_S

@@ -9,7 +9,7 @@ import time
 from urllib.parse import quote
 
 from orders.v1 import orders_pb2
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, running_stack
 from tests.protocols.conftest import ORIGIN
 from tests.protocols.wire import end_stream, frame
 from users.v1 import users_pb2
@@ -137,3 +137,25 @@ async def test_get_errors_are_not_cacheable(stack: Stack) -> None:
     async with stack.http.get(stack.url(f"{GET_USER}?encoding=json&message={message}")) as r:
         assert r.status == 404
         assert "Cache-Control" not in r.headers
+
+
+async def test_default_deadline_off_leaves_a_call_without_one_open_ended() -> None:
+    """backends.<name>.default_deadline: false: no client deadline, none sent on (a backend
+    that must see exactly the client's); a client deadline still goes on, capped (T-16)."""
+    async with running_stack(backend_options={"users": {"default_deadline": False,
+                                                        "timeout_s": 2.0}}) as stack:
+        async with stack.http.post(stack.url(GET_USER), json={"id": "u-1001"}) as r:
+            assert r.status == 200
+        async with stack.http.post(stack.url(GET_USER), json={"id": "u-1001"},
+                                   headers={"Connect-Timeout-Ms": "60000"}) as r:
+            assert r.status == 200
+        unbounded, capped = stack.backends["users"].faults.calls_to(GET_USER)[-2:]
+    assert unbounded.time_remaining is None
+    assert capped.time_remaining is not None and capped.time_remaining <= 2.0
+
+
+async def test_every_call_has_a_deadline_by_default(stack: Stack) -> None:
+    async with stack.http.post(stack.url(GET_USER), json={"id": "u-1001"}) as r:
+        assert r.status == 200
+    seen = stack.backends["users"].faults.calls_to(GET_USER)[-1]
+    assert seen.time_remaining is not None and seen.time_remaining <= 15.0
