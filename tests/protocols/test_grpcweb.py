@@ -84,3 +84,12 @@ async def test_server_stream_error_ends_with_trailers(stack: Stack) -> None:
         found = frames(await r.read())
     assert [flags for flags, _ in found] == [0x80]
     assert b"grpc-status: 3" in found[0][1]
+
+
+async def test_cors_preflight_allows_grpc_web_headers(stack: Stack) -> None:
+    async with stack.http.options(stack.url(GET_USER), headers={
+            "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-grpc-web,x-user-agent,grpc-timeout"
+            }) as r:
+        assert r.status == 200
+        assert "x-grpc-web" in r.headers["Access-Control-Allow-Headers"]
