@@ -31,6 +31,7 @@ from gateway.edges.health import ReadinessHealth, add_health_routes
 from gateway.edges.resetguard import ResetGuard
 from gateway.edges.rest import RestEdge
 from gateway.edges.rpc import RpcEdge
+from gateway.edges.rpchttp import rpc_http_tables
 from gateway.errors import ConfigError
 from gateway.observability.accesslog import Sink
 from gateway.observability.ops import ops_application
@@ -212,7 +213,11 @@ def _rest_edge(runtime: Runtime) -> RestEdge:
     return RestEdge(compiled.schema, compiled.table, compiled.endpoints, runtime.pipeline,
                     config.transcoding, config.cors, compiled.openapi,
                     (config.auth.api_key_header,), runtime.trusted_proxies,
-                    runtime.observability.refused)
+                    runtime.observability.refused,
+                    rpc_http_tables(compiled.schema, {m: (i.kind, i.idempotent) for m, i in
+                                                      compiled.methods.items()},
+                                    runtime.pipeline, config.transcoding,
+                                    runtime.trusted_proxies))
 
 
 def _rpc_edge(runtime: Runtime) -> RpcEdge:

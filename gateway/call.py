@@ -73,6 +73,16 @@ class Call:
                     self.explain)
 
 
+class StreamEnd:
+    """A reply stream's trailing metadata, known once the stream has ended: the upstream fills
+    it, an edge reads it after the last message (the payload iterator itself gets wrapped)."""
+
+    __slots__ = ("trailers",)
+
+    def __init__(self) -> None:
+        self.trailers: Metadata = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     payload: Payload  # serialized reply message(s)
@@ -81,6 +91,7 @@ class Reply:
     backend: str = ""  # which backend answered
     attempts: int = 1
     backend_s: float = 0.0  # time spent waiting on the backend (streams: until it opened)
+    stream_end: StreamEnd | None = None  # streams: the backend's trailers once it has ended
 
 
 Handler = Callable[[Call], Awaitable[Reply]]

@@ -202,6 +202,10 @@ class Backend(_Model):
     # stream_idle_timeout_s ends with DEADLINE_EXCEEDED (Envoy's stream_idle_timeout, 5 min).
     stream_timeout_s: float | None = Field(default=None, gt=0)
     stream_idle_timeout_s: float | None = Field(default=300.0, gt=0)
+    # False: a call whose client set no deadline goes on without one (timeout_s still caps the
+    # ones that have one). For a backend that must see the client's deadline exactly, as a
+    # protocol conformance suite checks; True (T-16) keeps every call bounded.
+    default_deadline: bool = True
     lb: Literal["round_robin", "least_request"] = "round_robin"
     max_requests: int = Field(default=1024, ge=1)  # concurrent calls per backend (T-01)
     retry: Retry = Retry()
@@ -217,10 +221,13 @@ class Backend(_Model):
 
 class Cors(_Model):
     allow_origins: tuple[str, ...] = ()  # empty: CORS off; "*" allows any origin
+    # Connect and gRPC-Web clients send connect-*, x-grpc-web and x-user-agent (docs/protocols.md)
     allow_headers: tuple[str, ...] = ("authorization", "content-type", "x-request-id",
-                                      "grpc-timeout", "x-timeout")
+                                      "grpc-timeout", "x-timeout", "connect-protocol-version",
+                                      "connect-timeout-ms", "x-grpc-web", "x-user-agent")
     expose_headers: tuple[str, ...] = ("x-request-id", "grpc-status", "grpc-message",
-                                       "x-gateway-backend", "server-timing")
+                                       "grpc-status-details-bin", "x-gateway-backend",
+                                       "server-timing")
     allow_credentials: bool = False
     max_age_s: int = Field(default=600, ge=0)
 

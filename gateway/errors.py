@@ -191,6 +191,7 @@ class UpstreamError(GatewayError):
         super().__init__(message, details)
         self.code = code
         self.trailers = trailers
+        self.headers: tuple[tuple[str, str | bytes], ...] = ()  # initial metadata, if any
 
 
 class BadGateway(GatewayError):

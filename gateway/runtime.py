@@ -77,9 +77,11 @@ def build_runtime(compiled: Compiled, instances: int = 1,
         parts = forward if auth.authorize.inert else chain([auth.authorize], forward)
         terminal = Aggregates(compiled.aggregates, forward, parts=parts)
     contract = CheckContract(compiled.contracts, not config.transcoding.use_proto_names)
+    open_ended = frozenset(service for service, backend in compiled.services.items()
+                           if not config.backends[backend].default_deadline)
     policies = [*observability.head, *observability.explain,
                 *auth.ordered(PropagateRequestId()), limiter, contract,
-                Deadline(timeouts, stream_timeout_s=stream_timeouts)]
+                Deadline(timeouts, stream_timeout_s=stream_timeouts, open_ended=open_ended)]
     if auth.authenticate in policies:  # the access log names whom authorize then refuses
         after = policies.index(auth.authenticate) + 1
         policies[after:after] = observability.after_authentication

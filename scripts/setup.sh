@@ -39,11 +39,13 @@ if [[ $want_test_tools -eq 1 ]]; then
     apt_install redis-server redis-tools
   fi
   if [[ ! -x node_modules/.bin/buf || ! -x node_modules/.bin/openapi-typescript \
-        || ! -x node_modules/.bin/tsc || package.json -nt node_modules ]]; then
+        || ! -x node_modules/.bin/tsc || ! -d node_modules/@connectrpc/connect-node \
+        || package.json -nt node_modules ]]; then
     command -v npm >/dev/null || apt_install npm
-    # buf, openapi-typescript and typescript are pinned exactly in package.json, buf's
-    # platform binary by buf itself; no lock file, since npm drops other platforms' optional
-    # packages from it and `npm ci` then refuses it.
+    # buf, openapi-typescript, typescript, connect-es and protoc-gen-es are pinned exactly in
+    # package.json (tests/contract and tests/protocols run real clients); buf's platform binary
+    # is pinned by buf itself; no lock file, since npm drops other platforms' optional packages
+    # from it and `npm ci` then refuses it.
     npm install --no-audit --no-fund --no-package-lock --loglevel=error
     touch node_modules
   fi

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from gateway.call import Call, Handler, Kind, Reply
 from gateway.config import Cors, RestConnections, Transcoding
+from gateway.edges import protocols
 from gateway.edges.connlimits import CLOSING_STATUSES, GuardedServer
 from gateway.edges.cors import CorsPolicy, is_preflight
 from gateway.edges.docs import Page, docs_pages
@@ -24,6 +25,7 @@ from gateway.edges.errortext import generic_message, hides, log_hidden
 from gateway.edges.headers import headers_from_metadata, metadata_from_headers
 from gateway.edges.health import health_pages
 from gateway.edges.metadata_filter import MetadataFilter
+from gateway.edges.rpchttp import RpcHttpTables
 from gateway.errors import (
     GatewayError,
     HttpError,
@@ -84,6 +86,7 @@ class RestTables:
     server: str  # the Server header
     backend_header: bool  # X-Gateway-Backend on replies
     refused: Refused | None = None  # logs and counts a request refused before the chain
+    rpc_http: RpcHttpTables | None = None  # Connect and gRPC-Web at /pkg.Service/Method
 
 
 class RestEdge:
@@ -92,7 +95,8 @@ class RestEdge:
                  openapi: Mapping[str, Any] | None = None,
                  credential_headers: tuple[str, ...] = (),
                  trusted_proxies: tuple[Network, ...] = (),
-                 refused: Refused | None = None) -> None:
+                 refused: Refused | None = None,
+                 rpc_http: RpcHttpTables | None = None) -> None:
         # Credentials always enter the pipeline; authentication decides whether they go on.
         forward = frozenset((*transcoding.forward_headers, "authorization", *TRACE_CONTEXT,
                              *credential_headers))
@@ -104,6 +108,7 @@ class RestEdge:
             MetadataFilter(transcoding.response_headers, allow=True),
             transcoding.error_messages, transcoding.server_header, transcoding.backend_header,
             refused,
+            rpc_http,
         )
         self._health: Mapping[str, Page] = {}
 
@@ -128,6 +133,8 @@ class RestEdge:
             elif cors is not None and is_preflight(request.method, request.headers):
                 return _with_server(
                     web.Response(status=200, headers=cors.preflight(request.headers)), tables)
+            elif tables.rpc_http is not None and request.path in tables.rpc_http.methods:
+                return await protocols.handle(tables.rpc_http, request, cors)  # own CORS headers
             else:
                 response = await self.handle(request)
         except HttpError as exc:  # a refused preflight: no CORS headers, the JSON body

@@ -89,6 +89,10 @@ class RpcEdge(grpc.GenericRpcHandler):
                     exc.backend = exc.backend or reply.backend
                     # the request id went out in the initial metadata already
                     await _abort(context, tables, exc, request_id, id_trailer=False)
+                    return
+                if reply.stream_end is not None and reply.stream_end.trailers:
+                    context.set_trailing_metadata(
+                        tables.relayed.apply(_without_grpc_keys(reply.stream_end.trailers)))
 
             factory = (grpc.stream_stream_rpc_method_handler if kind.streams_requests
                        else grpc.unary_stream_rpc_method_handler)

@@ -92,8 +92,8 @@ class AccessLog:
         self._sink(orjson.dumps(line).decode())
 
     def _http_status(self, call: Call, exchange: Exchange) -> int | None:
-        """The status a REST client got (gRPC clients get a grpc-status instead)."""
-        if call.edge == "grpc":
+        """The status a REST client got (gRPC and gRPC-Web clients get a grpc-status instead)."""
+        if call.edge in ("grpc", "grpc-web"):
             return None
         if exchange.error is not None:
             return exchange.error.http_status

@@ -118,7 +118,7 @@ class BackendTap:
         ended = perf_counter()
         self._note(call, reply.backend, started, ended, reply.attempts)
         return Reply(reply.payload, reply.metadata, reply.trailers, reply.backend,
-                     reply.attempts, ended - started)
+                     reply.attempts, ended - started, reply.stream_end)
 
     def _note(self, call: Call, backend: str, started: float, ended: float,
               attempts: int) -> None:

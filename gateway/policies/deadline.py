@@ -38,26 +38,33 @@ def parse_x_timeout(text: str) -> float:
 
 class Deadline(StepPolicy):
     """Every unary call leaves with a deadline: the least of the client's and the method's
-    timeout. A stream keeps the client's deadline, capped by its backend's stream timeout when
-    one is set (none by default): the unary timeout never cuts a stream short."""
+    timeout (T-16); only a backend configured with default_deadline: false sees unary calls
+    without one when the client set none. A stream keeps the client's deadline, capped by its
+    backend's stream timeout when one is set (none by default): the unary timeout never cuts a
+    stream short."""
 
     def __init__(self, timeout_s: Mapping[str, float], default_s: float = 15.0,
                  clock: Callable[[], float] = time.monotonic,
-                 stream_timeout_s: Mapping[str, float | None] | None = None) -> None:
+                 stream_timeout_s: Mapping[str, float | None] | None = None,
+                 open_ended: frozenset[str] = frozenset()) -> None:
         self._timeout_s = timeout_s  # proto service full name -> seconds
         self._default_s = default_s
         self._clock = clock
         self._stream_timeout_s = stream_timeout_s or {}  # service -> seconds, None: no cap
+        self._open_ended = open_ended  # services whose backend has default_deadline: false
 
     def step(self, call: Call) -> Call:
-        now = self._clock()
         service = call.method[1:].partition("/")[0]
-        if call.kind is Kind.UNARY:
-            limit: float | None = self._timeout_s.get(service, self._default_s)
-        else:
+        now = self._clock()
+        limit: float | None
+        if call.kind is not Kind.UNARY:
             limit = self._stream_timeout_s.get(service)
+        elif call.deadline is None and service in self._open_ended:
+            limit = None  # no client deadline, and the backend is to see none either
+        else:
+            limit = self._timeout_s.get(service, self._default_s)
         configured: float | None = None
-        if limit is None:  # a stream without stream_timeout_s: the client's deadline, if any
+        if limit is None:  # no cap applies: the client's deadline, if any
             deadline = call.deadline
             if deadline is None:
                 if call.explain is not None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from gateway.call import Call, Kind, Metadata, Reply
+from gateway.call import Call, Kind, Metadata, Reply, StreamEnd
 from gateway.config import Backend, GatewayConfig
 from gateway.errors import DeadlineExceeded, Unimplemented
 from gateway.upstream.balancer import make_balancer
@@ -190,8 +190,9 @@ class Upstream:
         # the slot and the instance load last as long as the stream (at once if already over)
         rpc.add_done_callback(lambda _: _give_back(backend, picked))
         ended = functools.partial(_record, backend, breaker, picked, probe)
-        replies = _replies(rpc, backend.name, ended, idle)
-        return Reply(replies, initial, backend=backend.name)
+        end = StreamEnd()
+        return Reply(_replies(rpc, backend.name, ended, end, idle), initial,
+                     backend=backend.name, stream_end=end)
 
     def _start(self, backend: _Backend, call: Call, tried: list[Instance]) -> tuple[Any, Picked]:
         """Take a slot and an instance and start the call on it. The caller hands both back
@@ -214,8 +215,10 @@ class Upstream:
             raise
 
     def _timeout(self, call: Call, config: Backend) -> float | None:
-        if call.deadline is None:  # None: a stream with no deadline runs until it ends
-            return config.timeout_s if call.kind is Kind.UNARY else config.stream_timeout_s
+        if call.deadline is None:  # None: the call runs until it ends
+            if call.kind is not Kind.UNARY:
+                return config.stream_timeout_s
+            return config.timeout_s if config.default_deadline else None
         # Leave the backend a little less than we have (Envoy's grpc_timeout_header_offset), so
         # its DEADLINE_EXCEEDED reaches our client before the client's own timer fires (T-16).
         remaining = call.deadline - self._clock() - DEADLINE_OFFSET_S
@@ -253,9 +256,10 @@ def _idle_timer(backend: _Backend, call: Call) -> IdleTimer | None:
 
 
 async def _replies(rpc: Any, backend: str, ended: Callable[[Failure | None], None],
-                   idle: IdleTimer | None = None) -> AsyncIterator[bytes]:
+                   end: StreamEnd, idle: IdleTimer | None = None) -> AsyncIterator[bytes]:
     """The reply stream; closing it early (client gone) cancels the backend call. Idle (no
-    message either way for the idle time): DEADLINE_EXCEEDED, counted for nothing (no fault)."""
+    message either way for the idle time): DEADLINE_EXCEEDED, counted for nothing (no fault).
+    At its end `end` holds the backend's trailers (a failure carries them on its error)."""
     try:
         if idle is None:
             async for message in rpc:
@@ -270,6 +274,7 @@ async def _replies(rpc: Any, backend: str, ended: Callable[[Failure | None], Non
                 if message is grpc.aio.EOF:
                     break
                 yield message
+        end.trailers = to_metadata(await rpc.trailing_metadata())
     except grpc.aio.AioRpcError as exc:
         failure = classify(exc, backend)
         ended(failure)

@@ -109,7 +109,9 @@ def _error(exc: grpc.aio.AioRpcError, code: Code, trailers: Metadata, transport:
         if key == DETAILS_KEY and isinstance(value, bytes):
             details = _status_details(value)
     kept = tuple((k, v) for k, v in trailers if k != DETAILS_KEY)
-    return UpstreamError(message, code, details, kept)
+    error = UpstreamError(message, code, details, kept)
+    error.headers = to_metadata(exc.initial_metadata())  # sent before the failure, if any
+    return error
 
 
 def _status_details(blob: bytes) -> tuple[bytes, ...]:
