@@ -32,6 +32,10 @@ class Measurement:
     cpu_of: dict[str, int | None]  # role (and LOADGEN) -> the CPU it was pinned to
     host: dict[int, tuple[float, float]]  # CPU -> (busy, steal) seconds during the run
     processes: dict[str, int] = field(default_factory=dict)  # role -> processes in its tree
+    # Who else ran: command name -> CPU seconds of the processes not ours (largest first), and
+    # CPU -> seconds of interrupts (no process's); both for the `foreign` figure.
+    others: dict[str, float] = field(default_factory=dict)
+    irq: dict[int, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -85,8 +89,18 @@ class Measurement:
                                        "steal": round(s / self.wall_s, 3)}
                            for c, (b, s) in sorted(self.host.items())},
             "foreign_cores": round(self.foreign, 3),
+            "other_processes_cores": {k: round(v / self.wall_s, 3)
+                                      for k, v in self.others.items()},
+            "irq_cores": {f"cpu{c}": round(v / self.wall_s, 3)
+                          for c, v in sorted(self.irq.items())},
             "wall_s": round(self.wall_s, 3),
         }
+
+    def others_text(self) -> str:
+        """The other processes' and the interrupts' cores, for a warning."""
+        parts = [f"{name} {seconds / self.wall_s:.2f}" for name, seconds in self.others.items()]
+        parts += [f"irq/softirq cpu{c} {v / self.wall_s:.2f}" for c, v in sorted(self.irq.items())]
+        return ", ".join(parts)
 
 
 def latency(percentile: str) -> Callable[[Measurement], float]:
@@ -140,9 +154,11 @@ class Row:
                          "numbers are bounded by cpu0, not by the process under test")
         foreign = self.spread(lambda m: m.foreign)
         if foreign.high >= DISTURBED_CORES:
+            worst = max(self.runs, key=lambda m: m.foreign)
             found.append(f"{name}: other work on the host took up to {foreign.high:.2f} cores "
                          f"of a CPU in use (median {foreign.median:.2f}; /proc/stat): "
-                         "these runs are disturbed, repeat them on a quiet host")
+                         "these runs are disturbed, repeat them on a quiet host"
+                         + (f" (worst run: {worst.others_text()})" if worst.others_text() else ""))
         return found
 
     def as_json(self) -> dict[str, Any]:
