@@ -14,6 +14,7 @@ from types import MappingProxyType
 import yaml
 from google.protobuf.message import Message
 
+from bench.baselines import nativeproxy
 from bench.baselines.facade import DESCRIPTORS, fast_unavailable
 from bench.check import (
     DASHBOARD_PATH,
@@ -88,6 +89,11 @@ def _bare(launch: Launch) -> list[str]:
 
 def _byte_proxy(launch: Launch) -> list[str]:
     return [launch.python, "-m", "bench.baselines.byteproxy", "--port", "0",
+            "--backend", f"{LOOPBACK}:{launch.ports['backend.grpc']}"]
+
+
+def _native_proxy(launch: Launch) -> list[str]:
+    return [launch.python, "-m", "bench.baselines.nativeproxy", "--port", "0",
             "--backend", f"{LOOPBACK}:{launch.ports['backend.grpc']}"]
 
 
@@ -236,6 +242,9 @@ _SCENARIOS = (
     Scenario("grpc-byteproxy", "naive grpc.aio byte proxy: generic handler, one channel (h2load)",
              (BACKEND, Proc("proxy", _byte_proxy, GRPC_PORT)), "proxy",
              Load("h2load", "proxy.grpc", GRPC_METHOD)),
+    Scenario("grpc-nativeproxy", "the byte proxy on pygrpc-native's server, grpc.aio client "
+             "(h2load)", (BACKEND, Proc("proxy", _native_proxy, GRPC_PORT)), "proxy",
+             Load("h2load", "proxy.grpc", GRPC_METHOD), nativeproxy.unavailable),
     Scenario("rest-grpc-gateway-go", "grpc-gateway v2 (Go) on the same protos (wrk)",
              (BACKEND, Proc("peer", grpc_gateway.argv, REST_PORT)), "peer",
              Load("wrk", "peer.rest", REST_PATH), grpc_gateway.unavailable),
@@ -280,6 +289,9 @@ RATIOS: tuple[tuple[str, str], ...] = (
     ("grpc-gateway", "grpc-direct"),
     ("grpc-gateway", "grpc-byteproxy"),
     ("grpc-byteproxy", "grpc-direct"),
+    ("grpc-nativeproxy", "grpc-byteproxy"),
+    ("grpc-nativeproxy", "grpc-direct"),
+    ("grpc-gateway", "grpc-nativeproxy"),
     ("rest-gateway", "rest-grpc-gateway-go"),
     ("rest-facade-json", "grpc-direct"),
     ("rest-facade-fast", "rest-facade-json"),
