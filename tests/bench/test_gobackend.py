@@ -9,8 +9,10 @@ import copy
 import pytest
 
 from bench.check import check_user_bytes, user_bytes
+from bench.loadgen import LoadResult
 from bench.peers.users_backend import seed_bytes, varint
 from bench.procs import BenchError, others_cpu
+from bench.report import LOADGEN, RUNNER, Measurement, Row
 from bench.scenarios import BACKEND, GO_BACKEND, GO_SUFFIX, RATIOS, SCENARIOS
 from services.seed import seed
 from services.server import serve
@@ -86,3 +88,20 @@ def test_others_cpu_names_the_processes_that_are_not_ours() -> None:
     assert others_cpu(before, after, ours={2}) == {"pytest": 1.0, "kworker/1:2": 0.25,
                                                    "go": 0.25}
     assert list(others_cpu(before, after, ours={2}, top=1)) == ["pytest"]
+
+
+def test_a_disturbance_warning_says_on_which_cpu_and_who_else_ran() -> None:
+    load = LoadResult(requests=1000, duration_s=2.0, latency_ms={"p50": 1.0, "p99": 2.0},
+                      errors={}, loadgen_cpu_s=0.2, concurrency=32)
+    run = Measurement(
+        scenario="rest-grpc-gateway-go-gobackend", concurrency=32, repetition=0,
+        under_test="peer", load=load, wall_s=2.0,
+        cpu_s={"backend": 0.4, "peer": 1.4, LOADGEN: 0.2, RUNNER: 0.0}, peak_rss={},
+        cpu_of={"backend": 0, "peer": 1, LOADGEN: 0, RUNNER: 0},
+        host={0: (1.6, 0.0), 1: (1.4, 0.0)},  # cpu0: 0.3 + 0.5 cores unaccounted for
+        others={"python3": 0.8}, irq={0: 0.1, 1: 0.1})
+    assert run.foreign_by_cpu == pytest.approx({0: 0.5, 1: 0.0})
+    assert run.foreign == pytest.approx(0.5)
+    [warning] = Row(run.scenario, 32, (run,), None).warnings("isolated")
+    assert "foreign on cpu0 0.50, cpu1 0.00, python3 0.40, irq/softirq cpu0 0.05" in warning
+    assert run.as_json()["foreign_cores_by_cpu"] == {"cpu0": 0.5, "cpu1": 0.0}
