@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -122,6 +123,30 @@ def get_user(channel: grpc.Channel, payload: bytes, where: str,
     if user != expected_user():
         raise BenchError(f"{GRPC_METHOD} at {where}: reply differs from the seed User:\n{user}")
     return reply
+
+
+def user_bytes() -> bytes:
+    """The seed User's reference bytes: serialized deterministically (map entries in key
+    order). A Python backend's own bytes differ only in map entry order, which upb takes from
+    a per-process hash seed."""
+    return expected_user().SerializeToString(deterministic=True)
+
+
+def check_user_bytes(exact: bool) -> Callable[[str], None]:
+    """A backend's start check: GetUser at "HOST:PORT" must answer the reference bytes,
+    exactly (the Go backend) or up to map entry order (the Python backend, see user_bytes)."""
+
+    def check(address: str) -> None:
+        expected = user_bytes()
+        with grpc.insecure_channel(address) as channel:
+            reply = get_user(channel, request_message().SerializeToString(), address)
+        got = reply if exact else users_pb2.User.FromString(reply).SerializeToString(
+            deterministic=True)
+        if got != expected or len(reply) != len(expected):
+            raise BenchError(f"{GRPC_METHOD} at {address}: the reply's bytes differ from the "
+                             f"reference:\n  got      {reply.hex()}\n  expected {expected.hex()}")
+
+    return check
 
 
 def checked_target(load: Load, address: str, frame: Path, expected: Message) -> Target:

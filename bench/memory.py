@@ -22,8 +22,8 @@ from bench.procs import (
     reset_peak_rss,
 )
 from bench.report import MIB, RUNNER, Measurement, Row
-from bench.run import ROOT, cpu_for, environment
-from bench.scenarios import Launch, Scenario
+from bench.run import ROOT, cpu_for, environment, start_all
+from bench.scenarios import Scenario
 
 OUT = ROOT / "bench" / "out"
 TCP_ESTABLISHED = "01"  # the st column of /proc/net/tcp
@@ -71,15 +71,8 @@ def interrupt_on_signals() -> None:
 def start(fleet: Fleet, scenario: Scenario, layout: str, label: str) -> dict[str, int]:
     """Start the scenario's processes into `fleet` as bench.run does (logs in bench/out/logs,
     named `label`.role.log); returns "<role>.<port name>" -> port."""
-    logs = OUT / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    ports: dict[str, int] = {}
-    for proc in scenario.procs:
-        running = fleet.start(proc.role, proc.argv(Launch(sys.executable, OUT, ports)),
-                              proc.announce, logs / f"{label}.{proc.role}.log",
-                              cpu_for(layout, proc.role, scenario.under_test), proc.instances)
-        ports.update({f"{proc.role}.{name}": port for name, port in running.ports.items()})
-    return ports
+    (OUT / "logs").mkdir(parents=True, exist_ok=True)
+    return start_all(fleet, scenario, layout, OUT, label)
 
 
 def warnings(measurement: Measurement, layout: str) -> list[str]:

@@ -160,6 +160,49 @@ def cpu_times() -> dict[int, tuple[float, float]]:
     return times
 
 
+def irq_times() -> dict[int, float]:
+    """Per CPU, seconds spent in hard and soft interrupts since boot (/proc/stat): part of
+    busy, but no process's (loopback TCP delivery runs in softirq on the sending CPU)."""
+    times = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            times[int(name[3:])] = (int(values[5]) + int(values[6])) / _CLK_TCK
+    return times
+
+
+def all_cpu_seconds() -> dict[int, tuple[str, float]]:
+    """pid -> (its command name, utime + stime of all its threads) for every process now."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        found[int(entry.name)] = (name, (int(fields[11]) + int(fields[12])) / _CLK_TCK)
+    return found
+
+
+def others_cpu(before: Mapping[int, tuple[str, float]], after: Mapping[int, tuple[str, float]],
+               ours: set[int], top: int = 5) -> dict[str, float]:
+    """CPU seconds that processes other than `ours` used between two all_cpu_seconds()
+    snapshots, by command name, the `top` largest (a process that ended in between is
+    missed; one that started counts in full)."""
+    used: dict[str, float] = {}
+    for pid, (name, seconds) in after.items():
+        if pid in ours:
+            continue
+        previous = before.get(pid)
+        spent = seconds - (previous[1] if previous and previous[0] == name else 0.0)
+        if spent > 0:
+            used[name] = used.get(name, 0.0) + spent
+    return dict(sorted(used.items(), key=lambda item: -item[1])[:top])
+
+
 def reset_peak_rss(pid: int) -> bool:
     """Reset VmHWM to the current RSS (clear_refs "5"); False where the kernel refuses."""
     try:

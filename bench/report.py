@@ -32,6 +32,10 @@ class Measurement:
     cpu_of: dict[str, int | None]  # role (and LOADGEN) -> the CPU it was pinned to
     host: dict[int, tuple[float, float]]  # CPU -> (busy, steal) seconds during the run
     processes: dict[str, int] = field(default_factory=dict)  # role -> processes in its tree
+    # Who else ran: command name -> CPU seconds of the processes not ours (largest first), and
+    # CPU -> seconds of interrupts (no process's); both for the `foreign` figure.
+    others: dict[str, float] = field(default_factory=dict)
+    irq: dict[int, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -58,13 +62,18 @@ class Measurement:
     def foreign(self) -> float:
         """Cores used by anything but our processes (other work on the host, hypervisor
         steal), on the busiest pinned CPU, or over all CPUs when nothing is pinned."""
+        return max(self.foreign_by_cpu.values())
+
+    @property
+    def foreign_by_cpu(self) -> dict[int, float]:
+        """foreign per CPU (-1: all of them, when nothing is pinned)."""
         ours = self.cpu_load
         if not ours:
             ours = {-1: sum(self.cores(role) for role in self.cpu_s)}
             busy = {-1: sum(b + s for b, s in self.host.values()) / self.wall_s}
         else:
             busy = {cpu: (b + s) / self.wall_s for cpu, (b, s) in self.host.items()}
-        return max(max(0.0, busy.get(cpu, 0.0) - ours.get(cpu, 0.0)) for cpu in busy)
+        return {cpu: max(0.0, busy.get(cpu, 0.0) - ours.get(cpu, 0.0)) for cpu in busy}
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -85,8 +94,23 @@ class Measurement:
                                        "steal": round(s / self.wall_s, 3)}
                            for c, (b, s) in sorted(self.host.items())},
             "foreign_cores": round(self.foreign, 3),
+            "foreign_cores_by_cpu": {f"cpu{c}": round(v, 3)
+                                     for c, v in sorted(self.foreign_by_cpu.items()) if c >= 0},
+            "other_processes_cores": {k: round(v / self.wall_s, 3)
+                                      for k, v in self.others.items()},
+            "irq_cores": {f"cpu{c}": round(v / self.wall_s, 3)
+                          for c, v in sorted(self.irq.items())},
             "wall_s": round(self.wall_s, 3),
         }
+
+    def others_text(self) -> str:
+        """The other processes' and the interrupts' cores, for a warning."""
+        where = ", ".join(f"cpu{c} {v:.2f}" for c, v in sorted(self.foreign_by_cpu.items())
+                          if c >= 0)
+        parts = [f"foreign on {where}"] if where else []
+        parts += [f"{name} {seconds / self.wall_s:.2f}" for name, seconds in self.others.items()]
+        parts += [f"irq/softirq cpu{c} {v / self.wall_s:.2f}" for c, v in sorted(self.irq.items())]
+        return ", ".join(parts)
 
 
 def latency(percentile: str) -> Callable[[Measurement], float]:
@@ -140,9 +164,11 @@ class Row:
                          "numbers are bounded by cpu0, not by the process under test")
         foreign = self.spread(lambda m: m.foreign)
         if foreign.high >= DISTURBED_CORES:
+            worst = max(self.runs, key=lambda m: m.foreign)
             found.append(f"{name}: other work on the host took up to {foreign.high:.2f} cores "
                          f"of a CPU in use (median {foreign.median:.2f}; /proc/stat): "
-                         "these runs are disturbed, repeat them on a quiet host")
+                         "these runs are disturbed, repeat them on a quiet host"
+                         + (f" (worst run: {worst.others_text()})" if worst.others_text() else ""))
         return found
 
     def as_json(self) -> dict[str, Any]:

@@ -32,8 +32,11 @@ from bench.procs import (
     LOOPBACK,
     BenchError,
     Fleet,
+    all_cpu_seconds,
     cpu_seconds,
     cpu_times,
+    irq_times,
+    others_cpu,
     reset_peak_rss,
     tree_cpu_seconds,
     tree_peak_rss_bytes,
@@ -234,15 +237,8 @@ def run_scenario(scenario: Scenario, repetition: int, plan: Plan, layout: str, f
     """Start the scenario's processes, check one request, then measure each concurrency."""
     out_dir = plan.out.parent
     logs = out_dir / "logs"
-    python = sys.executable
     with Fleet() as fleet:
-        ports: dict[str, int] = {}
-        for proc in scenario.procs:
-            running = fleet.start(proc.role, proc.argv(Launch(python, out_dir, ports)),
-                                  proc.announce, logs / f"{scenario.name}.{proc.role}.log",
-                                  cpu_for(layout, proc.role, scenario.under_test),
-                                  proc.instances)
-            ports.update({f"{proc.role}.{name}": port for name, port in running.ports.items()})
+        ports = start_all(fleet, scenario, layout, out_dir, scenario.name)
         address = f"{LOOPBACK}:{ports[scenario.load.port]}"
         target = checked_target(scenario.load, address, frame, scenario.expected())
         loadgen_cpu = cpu_for(layout, LOADGEN, scenario.under_test)
@@ -262,6 +258,22 @@ def run_scenario(scenario: Scenario, repetition: int, plan: Plan, layout: str, f
                 failures[(scenario.name, conc)] = f"errors: {measurement.load.errors}"
 
 
+def start_all(fleet: Fleet, scenario: Scenario, layout: str, out_dir: Path,
+              label: str) -> dict[str, int]:
+    """Start the scenario's processes into `fleet` in order (logs in out_dir/logs, named
+    `label`.role.log), each checked once it announced its ports if its Proc has a check;
+    returns "<role>.<port name>" -> port."""
+    ports: dict[str, int] = {}
+    for proc in scenario.procs:
+        running = fleet.start(proc.role, proc.argv(Launch(sys.executable, out_dir, ports)),
+                              proc.announce, out_dir / "logs" / f"{label}.{proc.role}.log",
+                              cpu_for(layout, proc.role, scenario.under_test), proc.instances)
+        ports.update({f"{proc.role}.{name}": port for name, port in running.ports.items()})
+        if proc.check is not None:
+            proc.check(f"{LOOPBACK}:{next(iter(running.ports.values()))}")
+    return ports
+
+
 def measured(fleet: Fleet, scenario: Scenario, layout: str, load: Callable[[], LoadResult],
              concurrency: int, repetition: int = 0) -> Measurement:
     """Run `load` and account for it: CPU of every process tree of the fleet, of the load
@@ -270,6 +282,8 @@ def measured(fleet: Fleet, scenario: Scenario, layout: str, load: Callable[[], L
     for pids in trees.values():
         for pid in pids:
             reset_peak_rss(pid)
+    everyone_before = all_cpu_seconds()
+    irq_before = irq_times()
     before = {role: tree_cpu_seconds(pids) for role, pids in trees.items()}
     runner_before = cpu_seconds(os.getpid())
     host_before = cpu_times()
@@ -277,6 +291,9 @@ def measured(fleet: Fleet, scenario: Scenario, layout: str, load: Callable[[], L
     result = load()
     wall = time.monotonic() - start
     host_after = cpu_times()
+    irq_after = irq_times()
+    ours = {os.getpid(), *(pid for pids in trees.values() for pid in pids)}
+    others = others_cpu(everyone_before, all_cpu_seconds(), ours)
     for running in fleet.running:
         if running.proc.poll() is not None:
             raise BenchError(f"{running.role} exited with {running.proc.returncode} "
@@ -297,6 +314,8 @@ def measured(fleet: Fleet, scenario: Scenario, layout: str, load: Callable[[], L
         host={cpu: (busy - host_before[cpu][0], steal - host_before[cpu][1])
               for cpu, (busy, steal) in host_after.items()},
         processes={role: len(pids) for role, pids in trees.items()},
+        others=others,  # the load generator is not among them: reaped by now
+        irq={cpu: irq_after[cpu] - irq_before[cpu] for cpu in irq_after},
     )
 
 

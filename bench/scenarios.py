@@ -6,14 +6,15 @@ SCENARIOS. Also the dashboard aggregate's stack, shared with bench.bff_bench.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 
 import yaml
 from google.protobuf.message import Message
 
+from bench.baselines import nativeproxy
 from bench.baselines.facade import DESCRIPTORS, fast_unavailable
 from bench.check import (
     DASHBOARD_PATH,
@@ -21,12 +22,13 @@ from bench.check import (
     REST_PATH,
     UNREAD_PATH,
     USER_ID,
+    check_user_bytes,
     expected_overview,
     expected_unread,
     expected_user,
 )
 from bench.loadgen import Tool
-from bench.peers import grpc_gateway
+from bench.peers import grpc_gateway, users_backend
 from bench.procs import LOOPBACK
 
 # How each process tells its ports: port name -> regex on its output whose group 1 is the port.
@@ -50,6 +52,8 @@ class Proc:
     argv: Callable[[Launch], list[str]]
     announce: Mapping[str, str]  # port name -> regex on its output, group 1 = the port
     instances: int = 1  # processes that each announce every port (serve --workers N)
+    # Run once it announced its ports, given "HOST:PORT" of its first one; raises BenchError.
+    check: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,11 @@ def _bare(launch: Launch) -> list[str]:
 
 def _byte_proxy(launch: Launch) -> list[str]:
     return [launch.python, "-m", "bench.baselines.byteproxy", "--port", "0",
+            "--backend", f"{LOOPBACK}:{launch.ports['backend.grpc']}"]
+
+
+def _native_proxy(launch: Launch) -> list[str]:
+    return [launch.python, "-m", "bench.baselines.nativeproxy", "--port", "0",
             "--backend", f"{LOOPBACK}:{launch.ports['backend.grpc']}"]
 
 
@@ -144,7 +153,11 @@ POLICIES_ON: Mapping[str, object] = {
     "rate_limits": {"rules": [{"match": "*", "key": "user", "rate_per_s": 1e6,
                                "burst": 1_000_000}]},
 }
-BACKEND = Proc("backend", _users, GRPC_PORT)
+BACKEND = Proc("backend", _users, GRPC_PORT, check=check_user_bytes(exact=False))
+# The Go (grpc-go) users backend: the same GetUser reply bytes (checked at start: exactly the
+# reference, where the Python backend's may order map entries otherwise), a fraction of
+# the Python backend's CPU per call, so that what sits in front of it saturates first.
+GO_BACKEND = Proc("backend", users_backend.argv, GRPC_PORT, check=check_user_bytes(exact=True))
 GATEWAY = Proc("gateway", _gateway("", {}), GATEWAY_PORTS)
 GATEWAY_QUIET = Proc("gateway", _gateway("-quiet", {
     "observability": {"access_log": {"enabled": False}}}), GATEWAY_PORTS)
@@ -209,7 +222,7 @@ def _facade_scenario(renderer: str, what: str) -> Scenario:
     )
 
 
-SCENARIOS: Mapping[str, Scenario] = MappingProxyType({s.name: s for s in (
+_SCENARIOS = (
     Scenario("grpc-direct", "gRPC GetUser straight to the users backend (h2load)",
              (BACKEND,), "backend", Load("h2load", "backend.grpc", GRPC_METHOD)),
     Scenario("rest-bare", "bare aiohttp+uvloop answering the User's fixed JSON (wrk)",
@@ -229,6 +242,9 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType({s.name: s for s in (
     Scenario("grpc-byteproxy", "naive grpc.aio byte proxy: generic handler, one channel (h2load)",
              (BACKEND, Proc("proxy", _byte_proxy, GRPC_PORT)), "proxy",
              Load("h2load", "proxy.grpc", GRPC_METHOD)),
+    Scenario("grpc-nativeproxy", "the byte proxy on pygrpc-native's server, grpc.aio client "
+             "(h2load)", (BACKEND, Proc("proxy", _native_proxy, GRPC_PORT)), "proxy",
+             Load("h2load", "proxy.grpc", GRPC_METHOD), nativeproxy.unavailable),
     Scenario("rest-grpc-gateway-go", "grpc-gateway v2 (Go) on the same protos (wrk)",
              (BACKEND, Proc("peer", grpc_gateway.argv, REST_PORT)), "peer",
              Load("wrk", "peer.rest", REST_PATH), grpc_gateway.unavailable),
@@ -242,7 +258,29 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType({s.name: s for s in (
              (DASHBOARD_BACKENDS, GATEWAY_DASHBOARD), "gateway",
              Load("wrk", "gateway.rest", UNREAD_PATH, headers=API_KEY_HEADER),
              expected=expected_unread),
-)})
+)
+
+GO_SUFFIX = "-gobackend"
+
+
+def _go_backend_unavailable(scenario: Scenario) -> Callable[[], str | None]:
+    def unavailable() -> str | None:
+        return users_backend.unavailable() or scenario.unavailable()
+
+    return unavailable
+
+
+def with_go_backend(scenarios: Iterable[Scenario]) -> Iterable[Scenario]:
+    """Each scenario, then (for those in front of the Python users backend) the same with the
+    Go backend in its place, named with GO_SUFFIX."""
+    for scenario in scenarios:
+        yield scenario
+        if scenario.procs[0] is BACKEND:
+            yield replace(scenario, name=scenario.name + GO_SUFFIX,
+                          what=f"{scenario.what}, Go users backend",
+                          procs=(GO_BACKEND, *scenario.procs[1:]),
+                          unavailable=_go_backend_unavailable(scenario))
+
 
 # (numerator, denominator): same-run ratios reported when both scenarios ran.
 RATIOS: tuple[tuple[str, str], ...] = (
@@ -251,6 +289,9 @@ RATIOS: tuple[tuple[str, str], ...] = (
     ("grpc-gateway", "grpc-direct"),
     ("grpc-gateway", "grpc-byteproxy"),
     ("grpc-byteproxy", "grpc-direct"),
+    ("grpc-nativeproxy", "grpc-byteproxy"),
+    ("grpc-nativeproxy", "grpc-direct"),
+    ("grpc-gateway", "grpc-nativeproxy"),
     ("rest-gateway", "rest-grpc-gateway-go"),
     ("rest-facade-json", "grpc-direct"),
     ("rest-facade-fast", "rest-facade-json"),
@@ -260,3 +301,9 @@ RATIOS: tuple[tuple[str, str], ...] = (
     ("rest-aggregate", "rest-aggregate-slowest"),  # target: p50 <= 1.15
     ("rest-gateway-w2", "rest-gateway"),  # target: CPU per request ~1.0
 )
+
+SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
+    {s.name: s for s in with_go_backend(_SCENARIOS)})
+# ... and the same pairs between their Go-backend variants.
+RATIOS += tuple((a + GO_SUFFIX, b + GO_SUFFIX) for a, b in RATIOS
+                if a + GO_SUFFIX in SCENARIOS and b + GO_SUFFIX in SCENARIOS)

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ -x .venv/bin/python ]] || { echo "bench/setup.sh: run scripts/setup.sh first" >&2; exit 1; }
-.venv/bin/python -c "import matplotlib" 2>/dev/null \
+.venv/bin/python -c "import matplotlib, pygrpc_native" 2>/dev/null \
     || .venv/bin/python -m pip install -q -c requirements.lock -e ".[bench]"
 
 declare -A PACKAGE_OF=([wrk]=wrk [h2load]=nghttp2-client)

@@ -5,11 +5,7 @@ into bench/out/peers/grpc-gateway, rebuilt when its sources or the protos change
 
 from __future__ import annotations
 
-import fcntl
 import functools
-import hashlib
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,80 +13,44 @@ from typing import TYPE_CHECKING
 import grpc_tools
 from google.api import annotations_pb2
 
+from bench.peers.gobuild import ROOT, GoProgram
 from bench.procs import LOOPBACK
 
 if TYPE_CHECKING:
     from bench.scenarios import Launch
 
-ROOT = Path(__file__).resolve().parents[2]
-MODULE = ROOT / "bench" / "peers" / "grpc-gateway"  # main.go, go.mod, go.sum; gen/ is ignored
 PROTOS = ROOT / "protos"
 PROTO = "users/v1/users.proto"
 GO_PACKAGE = "grpcgatewaypeer/gen/users/v1;usersv1"  # our protos have no go_package option
-OUT = ROOT / "bench" / "out" / "peers" / "grpc-gateway"
-BINARY = OUT / "grpc-gateway"
-STAMP = OUT / "stamp"  # content hash of what BINARY was built from
-BUILD_TIMEOUT_S = 900.0
 
 
-def _inputs_hash() -> str:
-    sources = [MODULE / name for name in ("main.go", "go.mod", "go.sum")]
-    sources += sorted(PROTOS.rglob("*.proto")) + [Path(__file__)]
-    digest = hashlib.sha256()
-    for path in sources:
-        digest.update(f"{path.relative_to(ROOT)}\0".encode() + path.read_bytes())
-    return digest.hexdigest()
+def _inputs() -> list[Path]:
+    return [*sorted(PROTOS.rglob("*.proto")), Path(__file__)]
 
 
-def _steps(go: str) -> list[tuple[str, list[str]]]:
+def _steps(go: str, program: GoProgram) -> list[tuple[str, list[str]]]:
     """The build: the protoc plugins at go.mod's versions, the generated code, the binary."""
-    tools = OUT / "bin"
+    tools = program.out / "bin"
     include = [PROTOS, Path(annotations_pb2.__file__).parents[2],  # google/api/*.proto
                Path(grpc_tools.__file__).parent / "_proto"]  # well-known types
     protoc = [sys.executable, "-m", "grpc_tools.protoc", *(f"-I{path}" for path in include)]
     for plugin in ("go", "go-grpc", "grpc-gateway"):
         protoc += [f"--plugin=protoc-gen-{plugin}={tools / f'protoc-gen-{plugin}'}",
-                   f"--{plugin}_out={MODULE / 'gen'}",
+                   f"--{plugin}_out={program.module / 'gen'}",
                    f"--{plugin}_opt=paths=source_relative,M{PROTO}={GO_PACKAGE}"]
     return [("go build tool", [go, "build", "-o", f"{tools}/", "tool"]),
             ("protoc", [*protoc, PROTO]),
-            ("go build", [go, "build", "-o", str(BINARY), "."])]
+            ("go build", [go, "build", "-o", str(program.binary), "."])]
 
 
-def _build(go: str) -> str | None:
-    """Run the build steps; the failing step's output, or None."""
-    shutil.rmtree(MODULE / "gen", ignore_errors=True)
-    (MODULE / "gen").mkdir()
-    for name, command in _steps(go):
-        try:
-            done = subprocess.run(command, cwd=MODULE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT_S, check=False)
-        except subprocess.TimeoutExpired:
-            return f"{name} timed out after {BUILD_TIMEOUT_S:.0f} s"
-        if done.returncode:
-            tail = done.stdout.decode(errors="replace").strip().splitlines()[-15:]
-            return f"{name} failed (exit {done.returncode}): " + " | ".join(tail)
-    return None
+PROGRAM = GoProgram("grpc-gateway", _inputs, _steps, clean=("gen",))  # gen/ is ignored
+BINARY = PROGRAM.binary
 
 
 @functools.cache
 def unavailable() -> str | None:
     """None when the binary is built and current (building it first if needed), else why not."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    with (OUT / "lock").open("w") as lock:  # concurrent bench runs build once
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        wanted = _inputs_hash()
-        if BINARY.exists() and STAMP.exists() and STAMP.read_text() == wanted:
-            return None
-        go = shutil.which("go")
-        if go is None:
-            return "no Go toolchain (go not on PATH): skipped"
-        STAMP.unlink(missing_ok=True)
-        error = _build(go)
-        if error is not None:
-            return f"grpc-gateway build failed: {error}"
-        STAMP.write_text(wanted)
-        return None
+    return PROGRAM.unavailable()
 
 
 def argv(launch: Launch) -> list[str]:
