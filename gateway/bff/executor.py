@@ -72,10 +72,10 @@ async def run_aggregate(plan: AggregatePlan, call: Call, upstream: Handler,
     deadline = call.deadline
     if plan.timeout_s is not None:
         deadline = min(deadline or math.inf, now + plan.timeout_s)
+    if deadline is not None and deadline <= now:
+        raise DeadlineExceeded(f"deadline exceeded running aggregate {plan.method}")
     run = _Run(plan, call, request, upstream, deadline, clock)
-    # Parts stop RESERVE_S early on their own; this bounds the whole DAG however parts behave.
-    await _within(math.inf if deadline is None else deadline - now, run.all,
-                  f"deadline exceeded running aggregate {plan.method}")
+    await run.all()
     return Reply(run.reply().SerializeToString())
 
 
@@ -105,13 +105,39 @@ class _Run:
                     running[asyncio.create_task(self._part(part))] = part
                 if not running:
                     continue  # parts skipped for a failed dependency may have freed others
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                left = self._deadline - self._clock()
+                done, _ = await asyncio.wait(
+                    running, timeout=None if left == math.inf else max(left, 0.0),
+                    return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     self._settle(running.pop(task), task)
+                if not done:
+                    await self._out_of_time(running)
         finally:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+
+    async def _out_of_time(self, running: dict[asyncio.Task[list[Message]], PartPlan]) -> None:
+        """The aggregate's deadline (less RESERVE_S) passed with these parts running: each
+        ends as if its own timer had fired. This is the one place the aggregate's deadline is
+        decided, so a late event loop (a loaded host) that makes the parts' timers and this
+        wait come due together still reports optional parts as DEADLINE_EXCEEDED in a reply,
+        and a required one by name, never a bare aggregate failure that depends on which timer
+        ran first."""
+        timed_out = list(running.items())
+        running.clear()
+        for task, _ in timed_out:
+            task.cancel()
+        await asyncio.gather(*(task for task, _ in timed_out), return_exceptions=True)
+        for task, part in timed_out:
+            if not task.cancelled():  # it ended on its own while being cancelled: that counts
+                self._settle(part, task)
+                continue
+            error = DeadlineExceeded(f"part {part.name!r} ({part.method}) ran out of time")
+            if part.required:
+                raise error
+            self._failures[part.name] = PartFailure(part.name, error.code, error.message)
 
     def _ready(self, waiting: list[PartPlan]) -> list[PartPlan]:
         settled = self._replies.keys() | self._failures.keys()

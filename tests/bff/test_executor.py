@@ -173,20 +173,54 @@ async def test_an_optional_part_past_its_own_timeout_is_reported_and_cancelled()
     assert reply.profile.id == "u-1"
 
 
+def deadline_after(clock: FakeClock, method: str) -> Answer:
+    """`method`'s usual answer, after which the executor's clock is past any deadline the
+    test set: the deadline passes once that call is done, however late the event loop runs
+    (a real 0.1 s deadline raced the immediate parts on a loaded host)."""
+    async def answer(request: Any) -> Message:
+        reply = await DEFAULTS[method](request)
+        clock.advance(60.0)
+        return reply
+
+    return answer
+
+
 async def test_optional_parts_still_running_at_the_deadline_are_reported() -> None:
-    terminal = Terminal({COUNT_UNREAD: hang, LIST_ORDERS: hang})
-    reply = overview(await run(terminal, overview_call(deadline=time.monotonic() + 0.1)))
+    clock = FakeClock(100.0)
+    terminal = Terminal({GET_USER: deadline_after(clock, GET_USER), COUNT_UNREAD: hang,
+                         LIST_ORDERS: hang})
+    aggregates = Aggregates({OVERVIEW: overview_plan()}, terminal, clock)
+    async with asyncio.timeout(5):
+        reply = overview(await aggregates(overview_call(deadline=102.0)))
     assert {(part, code) for part, code, _ in errors(reply)} == {
         ("recent_orders", Code.DEADLINE_EXCEEDED), ("unread", Code.DEADLINE_EXCEEDED),
         ("order_users", Code.DEADLINE_EXCEEDED)}
     assert reply.profile.id == "u-1"
+    assert all(seen.cancelled for seen in terminal.seen if seen.call.method != GET_USER)
 
 
 async def test_a_required_part_still_running_at_the_deadline_fails_the_call() -> None:
-    terminal = Terminal({GET_USER: hang, COUNT_UNREAD: hang})
+    clock = FakeClock(100.0)
+    terminal = Terminal({GET_USER: hang, COUNT_UNREAD: hang,
+                         LIST_ORDERS: deadline_after(clock, LIST_ORDERS)})
+    aggregates = Aggregates({OVERVIEW: overview_plan()}, terminal, clock)
     with pytest.raises(DeadlineExceeded, match="part 'profile'"):
-        await run(terminal, overview_call(deadline=time.monotonic() + 0.1))
+        async with asyncio.timeout(5):
+            await aggregates(overview_call(deadline=102.0))
     assert all(seen.cancelled for seen in terminal.seen if seen.call.method != LIST_ORDERS)
+
+
+async def test_a_real_deadline_ends_hanging_parts_on_the_event_loop_clock() -> None:
+    # The same as above on real timers; the deadline is taken after the plan is compiled (the
+    # compile used to eat into it) and sized well past an immediate part's few loop turns.
+    terminal = Terminal({COUNT_UNREAD: hang, LIST_ORDERS: hang})
+    aggregates = Aggregates({OVERVIEW: overview_plan()}, terminal)
+    async with asyncio.timeout(5):
+        reply = overview(await aggregates(overview_call(deadline=time.monotonic() + 0.5)))
+    assert {(part, code) for part, code, _ in errors(reply)} == {
+        ("recent_orders", Code.DEADLINE_EXCEEDED), ("unread", Code.DEADLINE_EXCEEDED),
+        ("order_users", Code.DEADLINE_EXCEEDED)}
+    assert reply.profile.id == "u-1"
 
 
 async def test_a_deadline_already_past_calls_nothing() -> None:
