@@ -11,7 +11,7 @@ import pytest
 from google.protobuf.message import Message
 
 from dashboard.v1 import dashboard_pb2
-from gateway.bff.executor import RESERVE_S, Aggregates
+from gateway.bff.executor import RESERVE_MAX_S, RESERVE_S, Aggregates, reserve_s
 from gateway.call import Call, Reply
 from gateway.demo import OVERVIEW, overview_aggregate
 from gateway.errors import Code, DeadlineExceeded, InvalidArgument, Unauthenticated, UpstreamError
@@ -106,7 +106,7 @@ async def test_every_part_call_carries_the_aggregates_identity_request_id_and_de
         assert part.metadata == call.metadata
         assert (part.request_id, part.principal, part.peer) == ("req-1", ALICE, "10.0.0.7")
         assert part.idempotent  # every demo part's method is NO_SIDE_EFFECTS
-        expected = 100.5 if part.method == COUNT_UNREAD else 102.0 - RESERVE_S
+        expected = 100.5 if part.method == COUNT_UNREAD else 102.0 - reserve_s(2.0)
         assert part.deadline == pytest.approx(expected)
 
 
@@ -116,7 +116,13 @@ async def test_the_aggregate_timeout_caps_the_clients_deadline() -> None:
     plan = overview_plan(timeout_s=1.0)
     await Aggregates({OVERVIEW: plan}, terminal, clock)(overview_call(deadline=102.0))
     assert [seen.call.deadline for seen in terminal.seen] == [
-        pytest.approx(101.0 - RESERVE_S)] * len(terminal.seen)
+        pytest.approx(101.0 - reserve_s(1.0))] * len(terminal.seen)
+
+
+def test_the_reserve_is_a_share_of_the_aggregates_time_within_bounds() -> None:
+    assert reserve_s(0.01) == RESERVE_S
+    assert reserve_s(1.0) == pytest.approx(0.1)
+    assert reserve_s(15.0) == RESERVE_MAX_S
 
 
 async def test_a_failed_optional_part_leaves_its_field_empty_and_is_reported() -> None:
