@@ -102,7 +102,12 @@ async def test_health_watch_follows_readiness() -> None:
         gw.jwks.mode = "ok"  # the background refresh (1 s after a failure) finds the keys
         second = await asyncio.wait_for(watch.read(), 10)
         assert second.status == SERVING and gw.gateway.ready()
-        await gw.gateway.stop(0)  # a stop is NOT_SERVING from its first moment
+        # A stop is NOT_SERVING from its first moment. It runs with a grace, as a real one
+        # does: stop(0) cancels every call at once, and on a loaded host that sometimes came
+        # before the Watch wrote the change, so the stream ended without it. Ending the watch
+        # ends the stop well inside the grace.
+        stopping = asyncio.create_task(gw.gateway.stop(10))
         third = await asyncio.wait_for(watch.read(), 5)
         assert third.status == NOT_SERVING
         watch.cancel()
+        await asyncio.wait_for(stopping, 10)

@@ -33,7 +33,11 @@ from tests.redis_server import RedisServer
 
 BURST = 3
 LIMIT = {"rate_per_s": 0.05, "burst": BURST}  # three failures, then one per 20 s
-ISSUER = {"jwks_min_refresh_interval_s": 0.001}  # each new unknown kid is fetched for
+# Each new unknown kid is fetched for. The fetch timeout is the issuer default, not the 0.3 s
+# the IdP-outage tests use: the JWKS server here always answers, and a fetch that a loaded
+# host made miss 0.3 s counted as a failure, which schedules a background retry 1 s later, a
+# JWKS request that "nothing of them is read" then saw.
+ISSUER = {"jwks_min_refresh_interval_s": 0.001, "jwks_fetch_timeout_s": 1.0}
 _kids = itertools.count()
 
 
