@@ -24,6 +24,7 @@ import signal
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -31,6 +32,29 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 REST = re.compile(r"gateway REST on http://127\.0\.0\.1:(\d+) \(worker (\d+), pid (\d+)\)")
+
+
+@dataclass
+class Tally:
+    served: int = 0
+    failed: int = 0
+
+
+async def get_until(url: str, stop: asyncio.Event, tally: Tally, *,
+                    fresh_connections: bool) -> None:
+    """GET `url` one call at a time until `stop` is set (so one connection, kept unless
+    `fresh_connections`): a 200 counts as served, every other outcome (refused, reset, 5xx)
+    as failed. tests/ops/test_workers.py loads its workers with it too."""
+    connector = aiohttp.TCPConnector(limit=1, force_close=fresh_connections)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        while not stop.is_set():
+            try:
+                async with http.get(url) as response:
+                    await response.read()
+                    ok = response.status == 200
+            except aiohttp.ClientError:
+                ok = False
+            tally.served, tally.failed = tally.served + ok, tally.failed + (not ok)
 
 
 async def main(argv: list[str] | None = None) -> int:
@@ -74,27 +98,16 @@ async def main(argv: list[str] | None = None) -> int:
                 listening[worker].set()
 
     watcher = asyncio.create_task(watch_output())
-    served = failed = 0
+    tally = Tally()
     stop = asyncio.Event()
-
-    async def client() -> None:
-        nonlocal served, failed
-        url = f"http://127.0.0.1:{port}/v1/users/u-1001"
-        connector = aiohttp.TCPConnector(limit=1, force_close=options.fresh_connections)
-        async with aiohttp.ClientSession(connector=connector) as http:
-            while not stop.is_set():
-                try:
-                    async with http.get(url) as response:
-                        await response.read()
-                        ok = response.status == 200
-                except aiohttp.ClientError:
-                    ok = False
-                served, failed = served + ok, failed + (not ok)
 
     replacements: list[float] = []
     try:
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in listening.values())), 30)
-        clients = [asyncio.create_task(client()) for _ in range(options.concurrency)]
+        url = f"http://127.0.0.1:{port}/v1/users/u-1001"
+        clients = [asyncio.create_task(
+            get_until(url, stop, tally, fresh_connections=options.fresh_connections))
+            for _ in range(options.concurrency)]
         started = time.monotonic()
         for kill in range(options.kills):
             at = started + duration * (kill + 1) / (options.kills + 1)
@@ -117,6 +130,7 @@ async def main(argv: list[str] | None = None) -> int:
                 os.killpg(process.pid, signal.SIGKILL)
         watcher.cancel()
         await backend.stop()
+    served, failed = tally.served, tally.failed
     total = served + failed
     result = {
         "calls": total, "served": served, "failed": failed,

@@ -88,19 +88,9 @@ def check_tls(key: str, tls: ServerTls) -> None:
         if path is not None:
             _readable(f"{key}.tls.{field}", path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        context.load_cert_chain(tls.cert_file, tls.key_file)
-    except ssl.SSLError as exc:
-        raise StartError(f"{key}.tls.key_file",
-                         f"{tls.key_file} is not the private key of {tls.cert_file} "
-                         f"({exc.reason or 'unreadable PEM'})") from None
+    _load_pair(f"{key}.tls.key_file", context, tls.cert_file, tls.key_file)
     if tls.client_ca_file is not None:
-        try:
-            context.load_verify_locations(tls.client_ca_file)
-        except ssl.SSLError as exc:
-            raise StartError(f"{key}.tls.client_ca_file",
-                             f"{tls.client_ca_file} holds no CA certificate "
-                             f"({exc.reason or 'unreadable PEM'})") from None
+        _load_ca(f"{key}.tls.client_ca_file", context, tls.client_ca_file)
 
 
 def check_protos(config: GatewayConfig) -> None:
@@ -121,20 +111,27 @@ def check_backend_tls(key: str, tls: BackendTls) -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if tls.ca_file is not None:
         _readable(f"{key}.ca_file", tls.ca_file)
-        try:
-            context.load_verify_locations(tls.ca_file)
-        except ssl.SSLError as exc:
-            raise StartError(f"{key}.ca_file", f"{tls.ca_file} holds no CA certificate "
-                             f"({exc.reason or 'unreadable PEM'})") from None
+        _load_ca(f"{key}.ca_file", context, tls.ca_file)
     if tls.cert_file is not None and tls.key_file is not None:
         _readable(f"{key}.cert_file", tls.cert_file)
         _readable(f"{key}.key_file", tls.key_file)
-        try:
-            context.load_cert_chain(tls.cert_file, tls.key_file)
-        except ssl.SSLError as exc:
-            raise StartError(f"{key}.key_file",
-                             f"{tls.key_file} is not the private key of {tls.cert_file} "
-                             f"({exc.reason or 'unreadable PEM'})") from None
+        _load_pair(f"{key}.key_file", context, tls.cert_file, tls.key_file)
+
+
+def _load_pair(key: str, context: ssl.SSLContext, cert_file: Path, key_file: Path) -> None:
+    try:
+        context.load_cert_chain(cert_file, key_file)
+    except ssl.SSLError as exc:
+        raise StartError(key, f"{key_file} is not the private key of {cert_file} "
+                         f"({exc.reason or 'unreadable PEM'})") from None
+
+
+def _load_ca(key: str, context: ssl.SSLContext, ca_file: Path) -> None:
+    try:
+        context.load_verify_locations(ca_file)
+    except ssl.SSLError as exc:
+        raise StartError(key, f"{ca_file} holds no CA certificate "
+                         f"({exc.reason or 'unreadable PEM'})") from None
 
 
 def _readable(key: str, path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import grpc
@@ -37,16 +38,19 @@ class ByteProxy(grpc.GenericRpcHandler):
         return handler
 
 
-async def run(port: int, backend: str) -> None:
+async def serve(name: str, port: int, backend: str,
+                make_server: Callable[[grpc.aio.Channel], grpc.aio.Server]) -> None:
+    """Serve the proxy `make_server` builds around one insecure channel to `backend` until
+    SIGINT/SIGTERM (bench/baselines/nativeproxy.py serves its own server the same way)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     channel = grpc.aio.insecure_channel(backend)
-    server = grpc.aio.server(handlers=[ByteProxy(channel)])
+    server = make_server(channel)
     bound = server.add_insecure_port(f"{LOOPBACK}:{port}")
     await server.start()
-    print(f"byteproxy listening on {LOOPBACK}:{bound}", flush=True)
+    print(f"{name} listening on {LOOPBACK}:{bound}", flush=True)
     try:
         await stop.wait()
     finally:
@@ -54,12 +58,23 @@ async def run(port: int, backend: str) -> None:
         await channel.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def cli(description: str | None,
+        run_proxy: Callable[[int, str], Coroutine[Any, Any, None]]) -> None:
+    """`--port`/`--backend`, then `run_proxy(port, backend)` on uvloop."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = ephemeral)")
     parser.add_argument("--backend", required=True, help="HOST:PORT of the gRPC backend")
     args = parser.parse_args()
-    uvloop.run(run(args.port, args.backend))
+    uvloop.run(run_proxy(args.port, args.backend))
+
+
+async def run(port: int, backend: str) -> None:
+    await serve("byteproxy", port, backend,
+                lambda channel: grpc.aio.server(handlers=[ByteProxy(channel)]))
+
+
+def main() -> None:
+    cli(__doc__, run)
 
 
 if __name__ == "__main__":

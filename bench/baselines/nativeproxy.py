@@ -8,16 +8,12 @@ would send every call to pygrpc-native's grpcio fallback server). Needs the [ben
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import signal
 from typing import Any
 
 import grpc
-import uvloop
 from google.protobuf.descriptor import ServiceDescriptor
 
-from bench.procs import LOOPBACK
+from bench.baselines.byteproxy import cli, serve
 from users.v1 import users_pb2
 
 NO_DEADLINE_S = 1e9  # time_remaining() at or above this: the call has no deadline
@@ -59,30 +55,17 @@ def method_handlers(channel: grpc.aio.Channel, service: ServiceDescriptor
 async def run(port: int, backend: str) -> None:
     import pygrpc_native.aio
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    channel = grpc.aio.insecure_channel(backend)
-    server = pygrpc_native.aio.server()
-    service = users_pb2.DESCRIPTOR.services_by_name["Users"]
-    server.add_registered_method_handlers(service.full_name, method_handlers(channel, service))
-    bound = server.add_insecure_port(f"{LOOPBACK}:{port}")
-    await server.start()
-    print(f"nativeproxy listening on {LOOPBACK}:{bound}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop(None)
-        await channel.close()
+    def make_server(channel: grpc.aio.Channel) -> grpc.aio.Server:
+        server: grpc.aio.Server = pygrpc_native.aio.server()
+        service = users_pb2.DESCRIPTOR.services_by_name["Users"]
+        server.add_registered_method_handlers(service.full_name, method_handlers(channel, service))
+        return server
+
+    await serve("nativeproxy", port, backend, make_server)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = ephemeral)")
-    parser.add_argument("--backend", required=True, help="HOST:PORT of the gRPC backend")
-    args = parser.parse_args()
-    uvloop.run(run(args.port, args.backend))
+    cli(__doc__, run)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import aiohttp
 import pytest
 
+from bench.worker_kill import Tally, get_until
 from gateway.config import GatewayConfig, load
 from gateway.startup_errors import StartError
 from gateway.workers import Restarts, reserve_ports, supervise
@@ -41,35 +41,24 @@ async def test_a_killed_worker_is_started_again_and_serves_within_2_s(tmp_path: 
         async with serve_process(path, "--workers", "2") as process:
             first, second = await read_lines(process.stdout, [REST.format(0), REST.format(1)])
             url = f"http://127.0.0.1:{first.group(1)}/v1/users/u-1001"
-            served = failed = 0
+            tally = Tally()
             done = asyncio.Event()
-
-            async def load() -> None:  # fresh connections: the kernel spreads them over both
-                nonlocal served, failed
-                async with aiohttp.ClientSession(
-                        connector=aiohttp.TCPConnector(force_close=True)) as http:
-                    while not done.is_set():
-                        try:
-                            async with http.get(url) as response:
-                                await response.read()
-                                ok = response.status == 200
-                        except aiohttp.ClientError:
-                            ok = False
-                        served, failed = served + ok, failed + (not ok)
-
-            loaders = [asyncio.create_task(load()) for _ in range(4)]
-            await until(lambda: served >= 50)  # under load
+            # Fresh connections: the kernel spreads them over both workers.
+            loaders = [asyncio.create_task(get_until(url, done, tally, fresh_connections=True))
+                       for _ in range(4)]
+            await until(lambda: tally.served >= 50)  # under load
             os.kill(int(first.group(2)), signal.SIGKILL)
             killed = time.monotonic()
             (again,) = await read_lines(process.stdout, [REST.format(0)], timeout_s=10)
             replaced_s = time.monotonic() - killed
             assert again.group(1) == first.group(1)  # the same port
             assert again.group(2) not in (first.group(2), second.group(2))
-            target = served + 100
-            await until(lambda: served >= target)
+            target = tally.served + 100
+            await until(lambda: tally.served >= target)
             done.set()
             await asyncio.gather(*loaders)
             assert replaced_s < 2.0, replaced_s
+            served, failed = tally.served, tally.failed
             assert served / (served + failed) >= 0.97, (served, failed)
             assert process.returncode is None  # the supervisor and the other worker live on
             os.kill(int(second.group(2)), 0)
