@@ -20,26 +20,33 @@ if TYPE_CHECKING:
     from bench.scenarios import Launch
 
 PROTOS = ROOT / "protos"
+PROTOVALIDATE = ROOT / "third_party" / "protovalidate"  # buf/validate, which users.proto imports
 PROTO = "users/v1/users.proto"
-GO_PACKAGE = "grpcgatewaypeer/gen/users/v1;usersv1"  # our protos have no go_package option
+VALIDATE = "buf/validate/validate.proto"
+# Our protos have no go_package option; validate.proto's names a generated module that is not
+# needed: its messages are generated here, into the peer's own module, like ours.
+GO_PACKAGES = {PROTO: "grpcgatewaypeer/gen/users/v1;usersv1",
+               VALIDATE: "grpcgatewaypeer/gen/buf/validate;validate"}
 
 
 def _inputs() -> list[Path]:
-    return [*sorted(PROTOS.rglob("*.proto")), Path(__file__)]
+    return [*sorted(PROTOS.rglob("*.proto")), PROTOVALIDATE / VALIDATE, Path(__file__)]
 
 
 def _steps(go: str, program: GoProgram) -> list[tuple[str, list[str]]]:
     """The build: the protoc plugins at go.mod's versions, the generated code, the binary."""
     tools = program.out / "bin"
-    include = [PROTOS, Path(annotations_pb2.__file__).parents[2],  # google/api/*.proto
+    include = [PROTOS, PROTOVALIDATE,
+               Path(annotations_pb2.__file__).parents[2],  # google/api/*.proto
                Path(grpc_tools.__file__).parent / "_proto"]  # well-known types
     protoc = [sys.executable, "-m", "grpc_tools.protoc", *(f"-I{path}" for path in include)]
+    mapping = ",".join(f"M{proto}={package}" for proto, package in GO_PACKAGES.items())
     for plugin in ("go", "go-grpc", "grpc-gateway"):
         protoc += [f"--plugin=protoc-gen-{plugin}={tools / f'protoc-gen-{plugin}'}",
                    f"--{plugin}_out={program.module / 'gen'}",
-                   f"--{plugin}_opt=paths=source_relative,M{PROTO}={GO_PACKAGE}"]
+                   f"--{plugin}_opt=paths=source_relative,{mapping}"]
     return [("go build tool", [go, "build", "-o", f"{tools}/", "tool"]),
-            ("protoc", [*protoc, PROTO]),
+            ("protoc", [*protoc, PROTO, VALIDATE]),
             ("go build", [go, "build", "-o", str(program.binary), "."])]
 
 
