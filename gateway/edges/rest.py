@@ -25,12 +25,11 @@ from gateway.edges.errortext import generic_message, hides, log_hidden
 from gateway.edges.headers import headers_from_metadata, metadata_from_headers
 from gateway.edges.health import health_pages
 from gateway.edges.metadata_filter import MetadataFilter
-from gateway.edges.rpchttp import RpcHttpTables
+from gateway.edges.rpchttp import RpcHttpTables, read_body
 from gateway.errors import (
     GatewayError,
     HttpError,
     MethodNotAllowed,
-    PayloadTooLarge,
     RateLimited,
     Unauthenticated,
     Unavailable,
@@ -161,7 +160,7 @@ class RestEdge:
             endpoint = tables.endpoints[route]
             metadata = metadata_from_headers(request.headers.items(), tables.forward)
             deadline = _client_deadline(request, started)
-            body = (await self._read_body(request, tables.max_body) if route.body is not None
+            body = (await read_body(request, tables.max_body) if route.body is not None
                     else b"")
             payload = endpoint.decoder.decode(
                 bindings, parse_query(raw_query), body, request.headers.get("Content-Type", "")
@@ -194,19 +193,6 @@ class RestEdge:
                                exc, time.monotonic() - started)
             response = self.error_response(exc, request_id, started)
             return explained(explain, response, exc) if in_chain else response
-
-    async def _read_body(self, request: web.BaseRequest, max_body: int) -> bytes:
-        if request.content_length is not None and request.content_length > max_body:
-            raise PayloadTooLarge(
-                f"request body of {request.content_length} bytes exceeds the "
-                f"{max_body}-byte limit"
-            )
-        body = bytearray()
-        async for chunk in request.content.iter_any():  # chunked bodies: counted as they come
-            body += chunk
-            if len(body) > max_body:
-                raise PayloadTooLarge(f"request body exceeds the {max_body}-byte limit")
-        return bytes(body)
 
     def _unary(self, tables: RestTables, endpoint: Endpoint, reply: Reply, request_id: str,
                started: float) -> web.Response:

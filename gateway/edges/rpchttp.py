@@ -167,7 +167,9 @@ def build_call(tables: RpcHttpTables, method: RpcMethod, request: web.BaseReques
 
 
 async def read_body(request: web.BaseRequest, max_body: int) -> bytes:
-    """The whole body, refused past max_body before it is all read (T-30-style cap)."""
+    """The whole body, refused past max_body before it is all read (T-35); the REST edge's
+    bodies too. A declared length over it is refused unread; chunked bodies are counted as
+    they come."""
     if request.content_length is not None and request.content_length > max_body:
         raise PayloadTooLarge(
             f"request body of {request.content_length} bytes exceeds the {max_body}-byte limit")
